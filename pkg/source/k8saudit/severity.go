@@ -1,0 +1,194 @@
+package k8saudit
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulsegate/pulsegate/pkg/signal"
+)
+
+// Rule names: the package doc comment has the table they come from.
+const (
+	RuleExec             = "k8s-audit: exec into pod"
+	RuleAttach           = "k8s-audit: attach to pod"
+	RulePortForward      = "k8s-audit: port-forward to pod"
+	RulePrivilegedPod    = "k8s-audit: privileged pod created"
+	RuleClusterAdmin     = "k8s-audit: binding to cluster-admin"
+	RuleWildcardRole     = "k8s-audit: wildcard role written"
+	RuleAnonymousAllowed = "k8s-audit: anonymous request allowed"
+	RuleAnonymousDenied  = "k8s-audit: anonymous request denied"
+	RuleSecretDenied     = "k8s-audit: secret access denied"
+	RuleDenied           = "k8s-audit: request denied"
+	RuleSecretRead       = "k8s-audit: secret read"
+	RuleWrite            = "k8s-audit: write"
+	RuleRead             = "k8s-audit: read"
+)
+
+var podSessions = map[string]string{
+	"exec":        RuleExec,
+	"attach":      RuleAttach,
+	"portforward": RulePortForward,
+}
+
+// classify sets s.Severity, s.Rule and s.Title from the table in the
+// package doc comment: the first of the highest matching rows wins.
+func classify(s *signal.Signal, e *event, objs *objects) {
+	user := e.User.Username
+	if user == "" {
+		user = "unknown user"
+	}
+	system := isSystem(e.User.Username)
+	code := 0
+	if e.ResponseStatus != nil {
+		code = e.ResponseStatus.Code
+	}
+	decision := e.Annotations["authorization.k8s.io/decision"]
+	denied := decision == "forbid" || code == 401 || code == 403
+	allowed := !denied && code < 400
+	var r objectRef
+	if e.ObjectRef != nil {
+		r = *e.ObjectRef
+	}
+	what := describe(e, &r, s)
+	outcome := ""
+	if !allowed {
+		outcome = fmt.Sprintf(" (not allowed: %s)", failure(decision, code))
+	}
+
+	best := signal.SeverityUnknown
+	set := func(sev signal.Severity, rule, title string) {
+		if sev > best {
+			best = sev
+			s.Severity, s.Rule, s.Title = sev, rule, title
+		}
+	}
+	// high or medium: exec into a pod, privileged pods, admin bindings
+	dangerous := func(rule, title string) {
+		sev := signal.SeverityMedium
+		if allowed && !system {
+			sev = signal.SeverityHigh
+		}
+		set(sev, rule, title+outcome)
+	}
+
+	if r.Resource == "pods" && (e.Verb == "create" || e.Verb == "get") {
+		if rule, ok := podSessions[r.Subresource]; ok {
+			title := fmt.Sprintf("%s by %s into pod %s", r.Subresource, user, nsName(r.Namespace, s.Asset.Pod))
+			if cmd := commandFromURI(e.RequestURI); cmd != "" {
+				title += ": " + cmd
+				s.SetAttr("command", cmd)
+			}
+			dangerous(rule, title)
+		}
+	}
+	if r.Subresource == "" && isWrite(e.Verb) && e.Verb != "delete" && e.Verb != "deletecollection" {
+		if _, ok := workloadKinds[r.Resource]; ok || r.Resource == "pods" {
+			if o := objs.object(e.Verb); o != nil {
+				if ps := o.podSpec(r.Resource); ps != nil {
+					if risks := ps.risks(); len(risks) > 0 {
+						s.SetAttr("risks", strings.Join(risks, ", "))
+						dangerous(RulePrivilegedPod, fmt.Sprintf("%s %s by %s: %s", e.Verb, what, user, strings.Join(risks, ", ")))
+					}
+				}
+			}
+		}
+		switch r.Resource {
+		case "clusterrolebindings", "rolebindings":
+			if o := objs.object(e.Verb); o != nil && o.RoleRef.Kind == "ClusterRole" && o.RoleRef.Name == "cluster-admin" {
+				dangerous(RuleClusterAdmin, fmt.Sprintf("%s %s by %s binds cluster-admin", e.Verb, what, user))
+			}
+		case "clusterroles", "roles":
+			if o := objs.object(e.Verb); o != nil {
+				all, some := wildcard(o.Rules)
+				switch {
+				case all:
+					dangerous(RuleWildcardRole, fmt.Sprintf("%s %s by %s grants every verb on every resource", e.Verb, what, user))
+				case some:
+					set(signal.SeverityMedium, RuleWildcardRole, fmt.Sprintf("%s %s by %s grants a wildcard verb or resource%s", e.Verb, what, user, outcome))
+				}
+			}
+		}
+	}
+	if isAnonymous(e.User) {
+		if allowed {
+			set(signal.SeverityMedium, RuleAnonymousAllowed, fmt.Sprintf("anonymous %s %s allowed", e.Verb, what))
+		} else {
+			set(signal.SeverityLow, RuleAnonymousDenied, fmt.Sprintf("anonymous %s %s%s", e.Verb, what, outcome))
+		}
+	}
+	if denied {
+		if r.Resource == "secrets" {
+			set(signal.SeverityMedium, RuleSecretDenied, fmt.Sprintf("%s %s by %s denied", e.Verb, what, user))
+		} else {
+			set(signal.SeverityLow, RuleDenied, fmt.Sprintf("%s %s by %s denied", e.Verb, what, user))
+		}
+	}
+	if r.Resource == "secrets" && r.Subresource == "" && isRead(e.Verb) && !system {
+		set(signal.SeverityLow, RuleSecretRead, fmt.Sprintf("%s %s by %s%s", e.Verb, what, user, outcome))
+	}
+	if isWrite(e.Verb) && e.ObjectRef != nil {
+		sev := signal.SeverityLow
+		if system {
+			sev = signal.SeverityInformational
+		}
+		set(sev, RuleWrite, fmt.Sprintf("%s %s by %s%s", e.Verb, what, user, outcome))
+	}
+	set(signal.SeverityInformational, RuleRead, fmt.Sprintf("%s %s by %s%s", e.Verb, what, user, outcome))
+}
+
+// describe names the object of the request: "pod default/nginx",
+// "clusterrolebindings some-binding", "/healthz".
+func describe(e *event, r *objectRef, s *signal.Signal) string {
+	if e.ObjectRef == nil {
+		if e.RequestURI != "" {
+			return clip(e.RequestURI, 200)
+		}
+		return "a non-resource URL"
+	}
+	name := r.Name
+	a := s.Asset
+	switch {
+	case r.Resource == "pods":
+		if a.Pod != "" {
+			name = a.Pod
+		}
+	case r.Resource == "namespaces":
+		return "namespace " + name
+	case name == "" && a.Workload != "":
+		name = a.Workload
+	}
+	res := r.Resource
+	if r.Subresource != "" {
+		res += "/" + r.Subresource
+	}
+	if res == "" {
+		res = "object"
+	}
+	if name == "" {
+		if r.Namespace != "" {
+			return res + " in namespace " + r.Namespace
+		}
+		return res
+	}
+	return res + " " + nsName(r.Namespace, name)
+}
+
+func nsName(ns, name string) string {
+	if name == "" {
+		name = "(unnamed)"
+	}
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+func failure(decision string, code int) string {
+	switch {
+	case decision == "forbid":
+		return "forbidden"
+	case code != 0:
+		return fmt.Sprintf("code %d", code)
+	}
+	return "failed"
+}
