@@ -18,7 +18,8 @@
 //	request/responseObject        -> pod create: metadata.name -> Asset.Pod,
 //	                                 spec.nodeName -> Asset.Node, the first
 //	                                 spec.containers[].image -> Asset.Image (all in
-//	                                 attr images), ownerReferences controller ->
+//	                                 attr images; a "@sha256:" digest in it ->
+//	                                 Asset.ImageDigest), ownerReferences controller ->
 //	                                 Asset.WorkloadKind, Workload; pods/binding:
 //	                                 target.name -> Asset.Node
 //	user.username                 -> attr user; system:node:<n> (a kubelet) ->
@@ -295,6 +296,9 @@ func setAsset(s *signal.Signal, e *event, objs *objects) {
 				}
 			}
 		}
+	}
+	if i := strings.LastIndex(a.Image, "@sha256:"); i >= 0 {
+		a.ImageDigest = a.Image[i+1:]
 	}
 	if a.Node == "" {
 		if n, ok := strings.CutPrefix(e.User.Username, "system:node:"); ok {
