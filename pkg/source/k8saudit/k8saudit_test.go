@@ -197,7 +197,7 @@ func TestSeverity(t *testing.T) {
 				"template": map[string]any{"spec": map[string]any{"hostNetwork": true, "containers": []any{}}}}}}}},
 			signal.SeverityHigh, RulePrivilegedPod, "hostNetwork"},
 		{"privileged pod patch reads the response", map[string]any{"verb": "patch", "objectRef": ref("pods", "shop", "web-0", ""),
-			"requestObject": map[string]any{"metadata": map[string]any{"labels": map[string]any{"a": "b"}}},
+			"requestObject":  map[string]any{"metadata": map[string]any{"labels": map[string]any{"a": "b"}}},
 			"responseObject": podObject("web-0", "node-1", map[string]any{"containers": []any{privileged("app")}})},
 			signal.SeverityHigh, RulePrivilegedPod, ""},
 		{"pod delete is a plain write", with(createPod(user("alice@example.com"), map[string]any{"hostPID": true}), "verb", "delete"),
