@@ -1,0 +1,261 @@
+// Package inventory holds what runs where in a cluster: namespaces, nodes,
+// pods and their controllers, Services, Ingresses and ServiceAccounts. It is
+// read from a snapshot file (a Kubernetes List, exactly what `kubectl get
+// namespaces,nodes,pods,... -A -o json` prints) or, in a later stage, from a
+// live cluster. An Inventory is read-only once built and safe for concurrent
+// use.
+package inventory
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/pulsegate/pulsegate/pkg/kube"
+)
+
+// Inventory is a point-in-time view of one cluster.
+type Inventory struct {
+	Cluster         string
+	Namespaces      map[string]*corev1.Namespace
+	Nodes           map[string]*corev1.Node
+	Pods            []*corev1.Pod
+	ReplicaSets     []*appsv1.ReplicaSet
+	Deployments     []*appsv1.Deployment
+	StatefulSets    []*appsv1.StatefulSet
+	DaemonSets      []*appsv1.DaemonSet
+	Jobs            []*batchv1.Job
+	CronJobs        []*batchv1.CronJob
+	Services        []*corev1.Service
+	Ingresses       []*networkingv1.Ingress
+	ServiceAccounts []*corev1.ServiceAccount
+	// Skipped counts objects of kinds the inventory does not use.
+	Skipped map[string]int
+	// Digest is the sha256 of the snapshot bytes ("sha256:...").
+	Digest string
+
+	podsByNS   map[string][]*corev1.Pod
+	podsByNode map[string][]*corev1.Pod
+	podByKey   map[string]*corev1.Pod
+	podByCID   map[string]*corev1.Pod
+	rsByKey    map[string]*appsv1.ReplicaSet
+	jobByKey   map[string]*batchv1.Job
+	nodeNames  []string
+}
+
+// Load reads a snapshot file (JSON or YAML), or standard input for "-".
+func Load(path string) (*Inventory, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	inv, err := Parse(b, path)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	return inv, nil
+}
+
+// Parse builds an Inventory from snapshot bytes.
+func Parse(b []byte, file string) (*Inventory, error) {
+	objs, err := kube.Parse(b, file)
+	if err != nil {
+		return nil, err
+	}
+	inv := New()
+	var errs []error
+	for _, o := range objs {
+		if err := inv.add(o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	inv.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	inv.Index()
+	return inv, nil
+}
+
+// New returns an empty inventory; fill it and call Index.
+func New() *Inventory {
+	return &Inventory{
+		Namespaces: map[string]*corev1.Namespace{},
+		Nodes:      map[string]*corev1.Node{},
+		Skipped:    map[string]int{},
+	}
+}
+
+func (inv *Inventory) add(o kube.Object) error {
+	switch o.Kind {
+	case "Namespace":
+		v := new(corev1.Namespace)
+		if err := o.Decode(v); err != nil {
+			return err
+		}
+		inv.Namespaces[v.Name] = v
+	case "Node":
+		v := new(corev1.Node)
+		if err := o.Decode(v); err != nil {
+			return err
+		}
+		inv.Nodes[v.Name] = v
+	case "Pod":
+		return decodeInto(o, &inv.Pods)
+	case "ReplicaSet":
+		return decodeInto(o, &inv.ReplicaSets)
+	case "Deployment":
+		return decodeInto(o, &inv.Deployments)
+	case "StatefulSet":
+		return decodeInto(o, &inv.StatefulSets)
+	case "DaemonSet":
+		return decodeInto(o, &inv.DaemonSets)
+	case "Job":
+		return decodeInto(o, &inv.Jobs)
+	case "CronJob":
+		return decodeInto(o, &inv.CronJobs)
+	case "Service":
+		return decodeInto(o, &inv.Services)
+	case "Ingress":
+		return decodeInto(o, &inv.Ingresses)
+	case "ServiceAccount":
+		return decodeInto(o, &inv.ServiceAccounts)
+	default:
+		inv.Skipped[o.Kind]++
+	}
+	return nil
+}
+
+func decodeInto[T any](o kube.Object, dst *[]*T) error {
+	v := new(T)
+	if err := o.Decode(v); err != nil {
+		return err
+	}
+	*dst = append(*dst, v)
+	return nil
+}
+
+// Index builds the lookup tables. Call it after changing the slices.
+func (inv *Inventory) Index() {
+	inv.podsByNS = map[string][]*corev1.Pod{}
+	inv.podsByNode = map[string][]*corev1.Pod{}
+	inv.podByKey = make(map[string]*corev1.Pod, len(inv.Pods))
+	inv.podByCID = map[string]*corev1.Pod{}
+	sort.SliceStable(inv.Pods, func(i, j int) bool {
+		return key(inv.Pods[i].Namespace, inv.Pods[i].Name) < key(inv.Pods[j].Namespace, inv.Pods[j].Name)
+	})
+	for _, p := range inv.Pods {
+		inv.podsByNS[p.Namespace] = append(inv.podsByNS[p.Namespace], p)
+		if p.Spec.NodeName != "" {
+			inv.podsByNode[p.Spec.NodeName] = append(inv.podsByNode[p.Spec.NodeName], p)
+		}
+		inv.podByKey[key(p.Namespace, p.Name)] = p
+		for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			if id := ContainerID(cs.ContainerID); id != "" {
+				inv.podByCID[id] = p
+				if len(id) > 12 {
+					inv.podByCID[id[:12]] = p // Falco's short id
+				}
+			}
+		}
+	}
+	inv.rsByKey = map[string]*appsv1.ReplicaSet{}
+	for _, rs := range inv.ReplicaSets {
+		inv.rsByKey[key(rs.Namespace, rs.Name)] = rs
+	}
+	inv.jobByKey = map[string]*batchv1.Job{}
+	for _, j := range inv.Jobs {
+		inv.jobByKey[key(j.Namespace, j.Name)] = j
+	}
+	inv.nodeNames = inv.nodeNames[:0]
+	for n := range inv.Nodes {
+		inv.nodeNames = append(inv.nodeNames, n)
+	}
+	sort.Strings(inv.nodeNames)
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// ContainerID strips the runtime prefix ("containerd://") from id.
+func ContainerID(id string) string {
+	if i := strings.Index(id, "://"); i >= 0 {
+		return id[i+3:]
+	}
+	return id
+}
+
+// NodeNames returns all node names, sorted.
+func (inv *Inventory) NodeNames() []string { return inv.nodeNames }
+
+// PodsInNamespace returns the pods of ns, sorted by name.
+func (inv *Inventory) PodsInNamespace(ns string) []*corev1.Pod { return inv.podsByNS[ns] }
+
+// PodsOnNode returns the pods bound to node, sorted by namespace and name.
+func (inv *Inventory) PodsOnNode(node string) []*corev1.Pod { return inv.podsByNode[node] }
+
+// Pod returns the pod ns/name, or nil.
+func (inv *Inventory) Pod(ns, name string) *corev1.Pod { return inv.podByKey[key(ns, name)] }
+
+// PodByContainerID finds the pod running a container, by full or 12-char id.
+func (inv *Inventory) PodByContainerID(id string) *corev1.Pod { return inv.podByCID[ContainerID(id)] }
+
+// Controller names the top-level controller of a pod: for a pod owned by a
+// ReplicaSet owned by a Deployment it returns ("Deployment", name). A pod
+// without an owner is its own controller.
+func (inv *Inventory) Controller(p *corev1.Pod) (kind, name string) {
+	for _, ref := range p.OwnerReferences {
+		if ref.Controller == nil || !*ref.Controller {
+			continue
+		}
+		switch ref.Kind {
+		case "ReplicaSet":
+			if rs := inv.rsByKey[key(p.Namespace, ref.Name)]; rs != nil {
+				for _, up := range rs.OwnerReferences {
+					if up.Controller != nil && *up.Controller && (up.Kind == "Deployment" || up.Kind == "Rollout") {
+						return up.Kind, up.Name
+					}
+				}
+			}
+			return ref.Kind, ref.Name
+		case "Job":
+			if j := inv.jobByKey[key(p.Namespace, ref.Name)]; j != nil {
+				for _, up := range j.OwnerReferences {
+					if up.Controller != nil && *up.Controller && up.Kind == "CronJob" {
+						return up.Kind, up.Name
+					}
+				}
+			}
+			return ref.Kind, ref.Name
+		default:
+			return ref.Kind, ref.Name
+		}
+	}
+	return "Pod", p.Name
+}
+
+// NodeReady reports whether the node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

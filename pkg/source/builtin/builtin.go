@@ -1,0 +1,26 @@
+// Package builtin lists the source adapters compiled into pulsegate. Adding
+// a source is one new package under pkg/source and one line here.
+package builtin
+
+import (
+	"github.com/pulsegate/pulsegate/pkg/source"
+	"github.com/pulsegate/pulsegate/pkg/source/falco"
+	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
+	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
+)
+
+// Specs are the built-in adapters.
+var Specs = []source.Spec{
+	falco.Spec,
+	k8saudit.Spec,
+	tetragon.Spec,
+}
+
+// Registry returns a registry of the built-in adapters.
+func Registry() *source.Registry {
+	r, err := source.NewRegistry(Specs...)
+	if err != nil {
+		panic("builtin: " + err.Error()) // a programming error, caught by the package's test
+	}
+	return r
+}

@@ -1,0 +1,222 @@
+// Package falco reads Falco's JSON output (one alert per line, as written by
+// json_output: true) and the Falcosidekick webhook body, which has the same
+// shape plus a uuid. Falco's metrics snapshots ("Falco internal: metrics
+// snapshot") become heartbeat Signals: they prove Falco is alive while it has
+// nothing to report.
+//
+// Field mapping (docs/sources.md has the full table):
+//
+//	time                          -> Signal.Time (RFC 3339, nanoseconds kept);
+//	                                 output_fields["evt.time"] (integer ns) when absent
+//	priority                      -> severity_id: Debug/Informational 1, Notice 2,
+//	                                 Warning 3, Error 4, Critical 5, Alert/Emergency 6
+//	                                 (Falcosidekick's own OCSF mapping)
+//	rule, output                  -> Rule, Title
+//	hostname                      -> Asset.Node (syscall source)
+//	k8s.ns.name, k8s.pod.name     -> Asset.Namespace, Asset.Pod
+//	container.*                   -> Asset.Container, ContainerID, Image, ImageDigest
+//	ka.target.*                   -> Asset.Namespace, Asset.Resource (k8s_audit source)
+package falco
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulsegate/pulsegate/pkg/signal"
+	"github.com/pulsegate/pulsegate/pkg/source"
+)
+
+// Spec registers the adapter.
+var Spec = source.Spec{
+	Type:      "falco",
+	Product:   "Falco",
+	Summary:   "Falco JSON alerts (file lines) and Falcosidekick webhook bodies",
+	AlertOnly: true,
+	New:       func() source.Parser { return &Parser{} },
+}
+
+// MetricsRule is the rule name of Falco's periodic metrics snapshot.
+const MetricsRule = "Falco internal: metrics snapshot"
+
+// Parser parses Falco alerts. The zero value is ready to use.
+type Parser struct {
+	a alert
+}
+
+type alert struct {
+	Time         string                     `json:"time"`
+	Rule         string                     `json:"rule"`
+	Priority     string                     `json:"priority"`
+	Output       string                     `json:"output"`
+	Source       string                     `json:"source"`
+	Hostname     string                     `json:"hostname"`
+	Tags         []string                   `json:"tags"`
+	UUID         string                     `json:"uuid"`
+	OutputFields map[string]json.RawMessage `json:"output_fields"`
+}
+
+var priorities = map[string]signal.Severity{
+	"debug":         signal.SeverityInformational,
+	"informational": signal.SeverityInformational,
+	"info":          signal.SeverityInformational,
+	"notice":        signal.SeverityLow,
+	"warning":       signal.SeverityMedium,
+	"error":         signal.SeverityHigh,
+	"critical":      signal.SeverityCritical,
+	"alert":         signal.SeverityFatal,
+	"emergency":     signal.SeverityFatal,
+}
+
+// Parse implements source.Parser.
+func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
+	p.a = alert{}
+	a := &p.a
+	if err := json.Unmarshal(rec.Data, a); err != nil {
+		return nil, fmt.Errorf("not a Falco alert: %v", jsonReason(err))
+	}
+	if a.Rule == "" {
+		return nil, errors.New(`missing field "rule"`)
+	}
+	f := fields(a.OutputFields)
+	t, err := alertTime(a.Time, f.raw("evt.time"))
+	if err != nil {
+		return nil, err
+	}
+	s := signal.Signal{
+		ID:      signal.MakeID("falco", rec.Data),
+		Time:    t,
+		Product: "Falco",
+		Rule:    a.Rule,
+		Title:   strings.TrimSpace(a.Output),
+		Native:  a.Priority,
+	}
+	if a.Rule == MetricsRule || a.Source == "internal" {
+		s.Heartbeat = true
+		s.ClassUID = signal.ClassApplicationLifecycle
+		s.Severity = signal.SeverityInformational
+		s.Score = s.Severity.Score()
+		s.Asset.Node = firstNonEmpty(a.Hostname, f.str("evt.hostname"))
+		s.SetAttr("falco.version", f.str("falco.version"))
+		return []signal.Signal{s}, nil
+	}
+	if a.Priority == "" {
+		return nil, errors.New(`missing field "priority"`)
+	}
+	sev, ok := priorities[strings.ToLower(a.Priority)]
+	if !ok {
+		return nil, fmt.Errorf("field \"priority\": unknown Falco priority %q", a.Priority)
+	}
+	s.Severity = sev
+	s.Score = sev.Score()
+	s.ClassUID = signal.ClassDetectionFinding
+	s.Raw.ID = a.UUID
+
+	s.Asset.Cluster = firstNonEmpty(f.str("k8s.cluster.name"), f.str("cluster"))
+	if a.Source == "k8s_audit" || a.Source == "k8saudit" {
+		// hostname is where Falco runs, not what the event is about.
+		s.Asset.Namespace = f.str("ka.target.namespace")
+		if r, n := f.str("ka.target.resource"), f.str("ka.target.name"); r != "" {
+			s.Asset.Resource = r + "/" + n
+			if r == "pods" {
+				s.Asset.Pod, s.Asset.Resource = n, ""
+			}
+		}
+		s.SetAttr("user", f.str("ka.user.name"))
+		s.SetAttr("verb", f.str("ka.verb"))
+		s.SetAttr("falco.hostname", a.Hostname)
+	} else {
+		s.Asset.Node = firstNonEmpty(a.Hostname, f.str("evt.hostname"))
+		s.Asset.Namespace = f.str("k8s.ns.name")
+		s.Asset.Pod = f.str("k8s.pod.name")
+		s.Asset.Container = f.str("container.name")
+		if id := firstNonEmpty(f.str("container.full_id"), f.str("container.id")); id != "host" {
+			s.Asset.ContainerID = id
+		}
+		if repo := f.str("container.image.repository"); repo != "" {
+			s.Asset.Image = repo
+			if tag := f.str("container.image.tag"); tag != "" {
+				s.Asset.Image += ":" + tag
+			}
+		}
+		s.Asset.ImageDigest = f.str("container.image.digest")
+		s.SetAttr("process", f.str("proc.name"))
+		s.SetAttr("exe", f.str("proc.exepath"))
+		s.SetAttr("cmdline", f.str("proc.cmdline"))
+		s.SetAttr("user", f.str("user.name"))
+		s.SetAttr("file", f.str("fd.name"))
+		if rip := f.str("fd.rip"); rip != "" {
+			s.SetAttr("remote", rip+":"+f.str("fd.rport"))
+		}
+	}
+	s.SetAttr("falco.source", a.Source)
+	if len(a.Tags) > 0 {
+		s.SetAttr("tags", strings.Join(a.Tags, ","))
+	}
+	return []signal.Signal{s}, nil
+}
+
+func alertTime(iso string, evtTime json.RawMessage) (time.Time, error) {
+	if iso != "" {
+		t, err := time.Parse(time.RFC3339Nano, iso)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("field \"time\": %q is not an RFC 3339 time", iso)
+		}
+		return t.UTC(), nil
+	}
+	if len(evtTime) > 0 {
+		// Nanoseconds since the epoch exceed 2^53: parse the digits, never a float.
+		ns, err := strconv.ParseInt(string(bytes.Trim(evtTime, `"`)), 10, 64)
+		if err != nil || ns <= 0 {
+			return time.Time{}, fmt.Errorf("field \"output_fields.evt.time\": %s is not integer nanoseconds", evtTime)
+		}
+		return time.Unix(0, ns).UTC(), nil
+	}
+	return time.Time{}, errors.New(`missing field "time"`)
+}
+
+type fields map[string]json.RawMessage
+
+func (f fields) raw(k string) json.RawMessage { return f[k] }
+
+// str returns a field's value as text: strings unquoted, numbers and
+// booleans verbatim (no float conversion), null and arrays as "".
+func (f fields) str(k string) string {
+	v := f[k]
+	if len(v) == 0 {
+		return ""
+	}
+	switch v[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return ""
+		}
+		return s
+	case 'n', '[', '{':
+		return ""
+	default:
+		return string(v)
+	}
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func jsonReason(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
+	}
+	return err.Error()
+}

@@ -1,0 +1,114 @@
+package source
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pulsegate/pulsegate/pkg/signal"
+)
+
+// Batch is what one read of one source produced.
+type Batch struct {
+	Source   signal.SourceRef
+	Signals  []signal.Signal
+	Records  int      // records read, used or not
+	Rejected int      // records that could not be used
+	Rejects  []Reject // the first MaxRejects of them, in input order
+	// LastRecord is the newest record time seen, heartbeats included.
+	LastRecord time.Time
+	// Written is the file's modification time (zero for stdin and pulls).
+	Written time.Time
+}
+
+// MaxRejects bounds Batch.Rejects; Batch.Rejected still counts them all.
+const MaxRejects = 100
+
+// Add records one parsed record's result in b.
+func (b *Batch) Add(rec Record, sigs []signal.Signal, err error) {
+	b.Records++
+	if err != nil {
+		b.reject(Reject{File: rec.File, Line: rec.Line, Reason: err.Error()})
+		return
+	}
+	for i := range sigs {
+		s := &sigs[i]
+		s.Source = b.Source
+		if s.Raw.File == "" {
+			s.Raw.File, s.Raw.Line = rec.File, rec.Line
+		}
+		if s.Time.After(b.LastRecord) {
+			b.LastRecord = s.Time
+		}
+	}
+	b.Signals = append(b.Signals, sigs...)
+}
+
+func (b *Batch) reject(r Reject) {
+	b.Rejected++
+	if len(b.Rejects) < MaxRejects {
+		b.Rejects = append(b.Rejects, r)
+	}
+}
+
+// Read parses everything in r with spec's parser into a Batch. onReject,
+// when set, sees every rejected record as it happens (for "FILE:LINE:
+// reason" on stderr). Only an I/O error is returned; bad records are
+// counted in the batch.
+func Read(r io.Reader, file string, spec Spec, ref signal.SourceRef, onReject func(Reject)) (*Batch, error) {
+	b := &Batch{Source: ref}
+	p := spec.New()
+	rej := func(x Reject) {
+		b.Records++
+		b.reject(x)
+		if onReject != nil {
+			onReject(x)
+		}
+	}
+	err := ReadRecords(r, file, spec.Unwrap, func(rec Record) error {
+		sigs, err := safeParse(p, rec)
+		b.Add(rec, sigs, err)
+		if err != nil && onReject != nil {
+			onReject(Reject{File: rec.File, Line: rec.Line, Reason: err.Error()})
+		}
+		return nil
+	}, rej)
+	return b, err
+}
+
+// ReadFile is Read on a file, or on standard input when path is "-". It
+// records the file's modification time as evidence that the writer is alive.
+func ReadFile(path string, spec Spec, ref signal.SourceRef, onReject func(Reject)) (*Batch, error) {
+	if path == "-" {
+		return Read(os.Stdin, "-", spec, ref, onReject)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	b, err := Read(f, path, spec, ref, onReject)
+	if b != nil {
+		b.Written = st.ModTime()
+	}
+	return b, err
+}
+
+// safeParse turns a parser panic into a rejected record: untrusted input
+// must never take the process down, even through an adapter bug.
+func safeParse(p Parser, rec Record) (sigs []signal.Signal, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			sigs, err = nil, fmt.Errorf("parser failed on this record: %v", v)
+		}
+	}()
+	return p.Parse(rec)
+}
