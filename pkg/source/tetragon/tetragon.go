@@ -193,6 +193,9 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("field \"time\": %q is not an RFC 3339 time", clip(r.Time, 64))
 	}
+	if t.IsZero() {
+		return nil, errors.New(`field "time" is the zero time`)
+	}
 	if ev.Process == nil {
 		return nil, fmt.Errorf("missing field %q", typ+".process")
 	}
