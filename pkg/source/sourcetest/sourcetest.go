@@ -90,7 +90,8 @@ func SharedDir(t testing.TB) string {
 }
 
 // Samples returns the files in the shared telemetry folder sub (e.g.
-// "tetragon") that match any of the glob patterns, in sorted order. It
+// "tetragon") that match any of the glob patterns, in sorted order, leaving
+// out hidden files and SOURCES.md. It
 // skips t when the samples are not installed and fails it when nothing
 // matches.
 func Samples(t testing.TB, sub string, patterns ...string) []string {
@@ -115,6 +116,10 @@ func glob(dir string, patterns ...string) ([]string, error) {
 			return nil, err
 		}
 		for _, f := range m {
+			base := filepath.Base(f)
+			if strings.HasPrefix(base, ".") || base == "SOURCES.md" {
+				continue // hidden files and the folder's own notes are not samples
+			}
 			if !seen[f] && !isDir(f) {
 				seen[f] = true
 				out = append(out, f)
