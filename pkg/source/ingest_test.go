@@ -1,0 +1,137 @@
+package source_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulsegate/pulsegate/pkg/signal"
+	"github.com/pulsegate/pulsegate/pkg/source"
+)
+
+// testSpec parses {"t":"RFC3339","n":N} into N signals; "panic" panics and
+// anything else is rejected.
+var testSpec = source.Spec{
+	Type:    "test",
+	Product: "Test",
+	Summary: "test records",
+	New: func() source.Parser {
+		return source.ParserFunc(func(rec source.Record) ([]signal.Signal, error) {
+			s := string(rec.Data)
+			switch {
+			case strings.Contains(s, "panic"):
+				panic("boom")
+			case strings.HasPrefix(s, `{"t":"`):
+				ts, n, _ := strings.Cut(strings.TrimPrefix(s, `{"t":"`), `","n":`)
+				tm, err := time.Parse(time.RFC3339, ts)
+				if err != nil {
+					return nil, err
+				}
+				var out []signal.Signal
+				for i := 0; i < len(strings.TrimSuffix(n, "}")); i++ {
+					out = append(out, signal.Signal{ID: "x", Time: tm})
+				}
+				return out, nil
+			}
+			return nil, errors.New("not a test record")
+		})
+	},
+}
+
+func TestRead(t *testing.T) {
+	in := "{\"t\":\"2025-03-01T10:00:00Z\",\"n\":1}\n" +
+		"not json\n" +
+		"{\"other\":1}\n" +
+		"{\"panic\":1}\n" +
+		"{\"t\":\"2025-03-01T11:00:00Z\",\"n\":22}\n"
+	var seen []source.Reject
+	ref := signal.SourceRef{Name: "t1", Type: "test"}
+	b, err := source.Read(strings.NewReader(in), "f.jsonl", testSpec, ref, func(r source.Reject) { seen = append(seen, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Records != 5 || b.Rejected != 3 || len(b.Signals) != 3 {
+		t.Fatalf("records %d rejected %d signals %d, want 5 3 3", b.Records, b.Rejected, len(b.Signals))
+	}
+	wantLines := []int{2, 3, 4}
+	for i, r := range b.Rejects {
+		if r.Line != wantLines[i] || r.File != "f.jsonl" || r.Reason == "" {
+			t.Errorf("reject %d: %+v", i, r)
+		}
+	}
+	if !strings.Contains(b.Rejects[2].Reason, "parser failed on this record: boom") {
+		t.Errorf("a parser panic is a reject with a reason: %q", b.Rejects[2].Reason)
+	}
+	if len(seen) != 3 || seen[0].Error() != "f.jsonl:2: not a JSON object" {
+		t.Errorf("onReject saw %v", seen)
+	}
+	for _, s := range b.Signals {
+		if s.Source != ref || s.Raw.File != "f.jsonl" || s.Raw.Line == 0 {
+			t.Errorf("signal %+v lacks source or raw ref", s)
+		}
+	}
+	if !b.LastRecord.Equal(time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC)) {
+		t.Errorf("LastRecord %v", b.LastRecord)
+	}
+}
+
+func TestReadMaxRejects(t *testing.T) {
+	in := strings.Repeat("{\"bad\":1}\n", source.MaxRejects+50)
+	b, err := source.Read(strings.NewReader(in), "f", testSpec, signal.SourceRef{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Rejected != source.MaxRejects+50 || len(b.Rejects) != source.MaxRejects {
+		t.Errorf("rejected %d, kept %d", b.Rejected, len(b.Rejects))
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.jsonl")
+	if err := os.WriteFile(p, []byte("{\"t\":\"2025-03-01T10:00:00Z\",\"n\":1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	b, err := source.ReadFile(p, testSpec, signal.SourceRef{Name: "t", Type: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Signals) != 1 || !b.Written.Equal(mt) {
+		t.Errorf("signals %d written %v", len(b.Signals), b.Written)
+	}
+	if _, err := source.ReadFile(dir, testSpec, signal.SourceRef{}, nil); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("directory: %v", err)
+	}
+	if _, err := source.ReadFile(filepath.Join(dir, "missing"), testSpec, signal.SourceRef{}, nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	r, err := source.NewRegistry(testSpec, source.Spec{Type: "b", New: testSpec.New})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Types(), ","); got != "b,test" {
+		t.Errorf("types %s", got)
+	}
+	if _, err := r.Lookup("test"); err != nil {
+		t.Error(err)
+	}
+	if _, err := r.Lookup("nope"); err == nil || !strings.Contains(err.Error(), `unknown telemetry type "nope" (known: b, test)`) {
+		t.Errorf("lookup of an unknown type: %v", err)
+	}
+	_, err = source.NewRegistry(testSpec, testSpec, source.Spec{}, source.Spec{Type: "x"})
+	for _, want := range []string{`"test" registered twice`, "empty type", `"x" has no parser`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,270 @@
+package source_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/pulsegate/pulsegate/pkg/source"
+	"github.com/pulsegate/pulsegate/pkg/source/sourcetest"
+)
+
+type rec struct {
+	Line int
+	Data string
+}
+
+type rej struct {
+	Line   int
+	Reason string // a part of the reason
+}
+
+func read(t testing.TB, in string, unwrap source.UnwrapFunc) ([]rec, []source.Reject) {
+	t.Helper()
+	var recs []rec
+	var rejects []source.Reject
+	err := source.ReadRecords(strings.NewReader(in), "in", unwrap, func(r source.Record) error {
+		recs = append(recs, rec{r.Line, string(r.Data)})
+		return nil
+	}, func(r source.Reject) { rejects = append(rejects, r) })
+	if err != nil {
+		t.Fatalf("ReadRecords: %v", err)
+	}
+	return recs, rejects
+}
+
+func TestReadRecords(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		recs    []rec
+		rejects []rej
+	}{
+		{"empty", "", nil, nil},
+		{"only blanks", "\n \n\t\n", nil, nil},
+		{"JSON lines", "{\"a\":1}\n{\"a\":2}\n{\"a\":3}", []rec{{1, `{"a":1}`}, {2, `{"a":2}`}, {3, `{"a":3}`}}, nil},
+		{"blank lines keep line numbers", "\n{\"a\":1}\n\n\n{\"a\":2}\n\n", []rec{{2, `{"a":1}`}, {5, `{"a":2}`}}, nil},
+		{"CRLF", "{\"a\":1}\r\n{\"a\":2}\r\n", []rec{{1, `{"a":1}`}, {2, `{"a":2}`}}, nil},
+		{"indented lines", "  {\"a\":1}  \n\t{\"a\":2}", []rec{{1, `{"a":1}`}, {2, `{"a":2}`}}, nil},
+		{"malformed line counted, rest kept", "{\"a\":1}\nnot json\n{\"a\":3}\n",
+			[]rec{{1, `{"a":1}`}, {3, `{"a":3}`}}, []rej{{2, "not a JSON object"}}},
+		{"malformed first line, rest kept", "garbage here\n{\"a\":2}\n{\"a\":3}\n",
+			[]rec{{2, `{"a":2}`}, {3, `{"a":3}`}}, []rej{{1, "not a JSON object"}}},
+		{"truncated object goes to the parser", "{\"a\":1}\n{\"a\":\n{\"a\":3}\n",
+			[]rec{{1, `{"a":1}`}, {2, `{"a":`}, {3, `{"a":3}`}}, nil},
+		{"pretty document", "{\n  \"a\": 1,\n  \"b\": [1, 2]\n}\n", []rec{{1, "{\n  \"a\": 1,\n  \"b\": [1, 2]\n}"}}, nil},
+		{"pretty document after blank lines", "\n\n{\n  \"a\": 1\n}", []rec{{3, "{\n  \"a\": 1\n}"}}, nil},
+		{"concatenated pretty documents", "{\n \"a\": 1\n}\n{\n \"a\": 2\n}\n", []rec{{1, "{\n \"a\": 1\n}"}, {4, "{\n \"a\": 2\n}"}}, nil},
+		{"array", `[{"a":1},{"a":2}]`, []rec{{1, `{"a":1}`}, {1, `{"a":2}`}}, nil},
+		{"pretty array", "[\n  {\"a\": 1},\n  {\"a\": 2}\n]\n", []rec{{1, `{"a": 1}`}, {1, `{"a": 2}`}}, nil},
+		{"List envelope", `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"kind":"Event"},{"kind":"Event","n":2}]}`,
+			[]rec{{1, `{"kind":"Event"}`}, {1, `{"kind":"Event","n":2}`}}, nil},
+		{"List envelopes as lines", "{\"kind\":\"EventList\",\"items\":[{\"n\":1}]}\n{\"kind\":\"EventList\",\"items\":[{\"n\":2},{\"n\":3}]}\n",
+			[]rec{{1, `{"n":1}`}, {2, `{"n":2}`}, {2, `{"n":3}`}}, nil},
+		{"empty List", `{"kind":"PodList","items":[]}`, nil, nil},
+		{"items without a List kind is a record", `{"kind":"Event","items":[1]}`, []rec{{1, `{"kind":"Event","items":[1]}`}}, nil},
+		{"null items is a record", `{"kind":"EventList","items":null}`, []rec{{1, `{"kind":"EventList","items":null}`}}, nil},
+		{"pretty document with a syntax error", "{\n  \"a\": 1,\n  \"b\": \n}\n", nil, []rej{{4, "invalid JSON"}}},
+		{"not JSON at all", "hello\nworld\n", nil, []rej{{1, "invalid JSON"}}},
+		{"a JSON string line", "{\"a\":1}\n\"str\"\n", []rec{{1, `{"a":1}`}}, []rej{{2, "not a JSON object"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs, rejects := read(t, tt.in, nil)
+			if fmt.Sprint(recs) != fmt.Sprint(tt.recs) {
+				t.Errorf("records\n got  %v\n want %v", recs, tt.recs)
+			}
+			if len(rejects) != len(tt.rejects) {
+				t.Fatalf("rejects %+v, want %+v", rejects, tt.rejects)
+			}
+			for i, r := range rejects {
+				if r.Line != tt.rejects[i].Line || !strings.Contains(r.Reason, tt.rejects[i].Reason) || r.File != "in" {
+					t.Errorf("reject %d: %+v, want %+v", i, r, tt.rejects[i])
+				}
+			}
+		})
+	}
+}
+
+func TestReadRecordsUnwrap(t *testing.T) {
+	// A Graph-style list response: {"value":[...]}.
+	graph := func(doc []byte) (items []json.RawMessage, ok bool) {
+		if !bytes.HasPrefix(doc, []byte(`{"value":`)) {
+			return nil, false
+		}
+		return []json.RawMessage{json.RawMessage(`{"id":"a"}`), json.RawMessage(`{"id":"b"}`)}, true
+	}
+	recs, _ := read(t, "{\"value\":[{\"id\":\"a\"},{\"id\":\"b\"}]}\n{\"id\":\"c\"}\n", graph)
+	want := []rec{{1, `{"id":"a"}`}, {1, `{"id":"b"}`}, {2, `{"id":"c"}`}}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", recs, want)
+	}
+}
+
+// A line longer than the reader's 1 MiB buffer is assembled whole.
+func TestReadRecordsLongLine(t *testing.T) {
+	long := `{"a":"` + strings.Repeat("x", 3<<20) + `"}`
+	for _, first := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first=%v", first), func(t *testing.T) {
+			in := "{\"n\":1}\n" + long + "\n{\"n\":3}\n"
+			wantLong, wantLast := 2, 3
+			if first {
+				in = long + "\n{\"n\":2}\n"
+				wantLong, wantLast = 1, 2
+			}
+			recs, rejects := read(t, in, nil)
+			if len(rejects) != 0 {
+				t.Fatalf("rejects %+v", rejects)
+			}
+			var sawLong bool
+			for _, r := range recs {
+				if r.Data == long {
+					sawLong = true
+					if r.Line != wantLong {
+						t.Errorf("long line at %d, want %d", r.Line, wantLong)
+					}
+				}
+			}
+			if !sawLong {
+				t.Errorf("long line lost")
+			}
+			if last := recs[len(recs)-1]; last.Line != wantLast {
+				t.Errorf("last record at line %d, want %d", last.Line, wantLast)
+			}
+		})
+	}
+}
+
+// A line over MaxRecordBytes is rejected with its line number, and reading
+// goes on.
+func TestReadRecordsTooLong(t *testing.T) {
+	huge := `{"a":"` + strings.Repeat("x", source.MaxRecordBytes) + `"}`
+	in := "{\"n\":1}\n" + huge + "\n{\"n\":3}\n"
+	recs, rejects := read(t, in, nil)
+	want := []rec{{1, `{"n":1}`}, {3, `{"n":3}`}}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Errorf("records %d (first lines %v), want %v", len(recs), lines(recs), want)
+	}
+	if len(rejects) != 1 || rejects[0].Line != 2 || !strings.Contains(rejects[0].Reason, "longer than") {
+		t.Errorf("rejects %+v", rejects)
+	}
+}
+
+func TestReadRecordsErrors(t *testing.T) {
+	stop := errors.New("stop")
+	n := 0
+	err := source.ReadRecords(strings.NewReader("{}\n{}\n{}\n"), "in", nil, func(source.Record) error {
+		n++
+		if n == 2 {
+			return stop
+		}
+		return nil
+	}, nil)
+	if !errors.Is(err, stop) || n != 2 {
+		t.Errorf("fn error: got %v after %d records", err, n)
+	}
+
+	boom := errors.New("disk on fire")
+	err = source.ReadRecords(io.MultiReader(strings.NewReader("{\"a\":1}\n"), iotest.ErrReader(boom)), "in", nil,
+		func(source.Record) error { return nil }, nil)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "in") {
+		t.Errorf("I/O error: got %v", err)
+	}
+
+	// A nil reject is allowed.
+	if err := source.ReadRecords(strings.NewReader("nope\n"), "in", nil, func(source.Record) error { return nil }, nil); err != nil {
+		t.Errorf("nil reject: %v", err)
+	}
+}
+
+// The reader splits records one byte at a time as well as all at once.
+func TestReadRecordsOneByteReader(t *testing.T) {
+	in := "{\"a\":1}\n\n{\"a\":2}\r\nbad\n{\"a\":3}"
+	var recs []rec
+	err := source.ReadRecords(iotest.OneByteReader(strings.NewReader(in)), "in", nil, func(r source.Record) error {
+		recs = append(recs, rec{r.Line, string(r.Data)})
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rec{{1, `{"a":1}`}, {3, `{"a":2}`}, {5, `{"a":3}`}}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", recs, want)
+	}
+}
+
+// FuzzReadRecords: any input is split without a panic; records are non-empty
+// JSON values with sensible, non-decreasing line numbers; rejects have a
+// reason and a line within the input.
+func FuzzReadRecords(f *testing.F) {
+	for _, s := range []string{
+		"", "{}", "{\"a\":1}\n{\"a\":2}\n", "[{\"a\":1}]", "{\n\"a\":1\n}\n{", "x\n{}\n",
+		`{"kind":"EventList","items":[{"a":1}]}`, "\r\n\r\n{}\r\n", "[1,2,\"x\"]", "{\"items\":[1],\"kind\":\"List\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	for _, sub := range []string{"falco", "k8s-audit", "tetragon", "k8s-audit/falco-trace-files"} {
+		for _, file := range sourcetest.SeedFiles(sub, "*.json", "*.jsonl") {
+			if data, err := os.ReadFile(file); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		lines := bytes.Count(in, []byte{'\n'}) + 1
+		last := 0
+		err := source.ReadRecords(bytes.NewReader(in), "fuzz", nil, func(r source.Record) error {
+			if len(bytes.TrimSpace(r.Data)) == 0 {
+				t.Errorf("empty record at line %d", r.Line)
+			}
+			if r.Line < 1 || r.Line > lines {
+				t.Errorf("record line %d outside 1..%d", r.Line, lines)
+			}
+			if r.Line < last {
+				t.Errorf("record line %d after line %d", r.Line, last)
+			}
+			last = r.Line
+			return nil
+		}, func(r source.Reject) {
+			if strings.TrimSpace(r.Reason) == "" {
+				t.Errorf("reject with no reason at line %d", r.Line)
+			}
+			if r.Line < 1 || r.Line > lines {
+				t.Errorf("reject line %d outside 1..%d", r.Line, lines)
+			}
+		})
+		if err != nil {
+			t.Errorf("ReadRecords on a bytes.Reader: %v", err)
+		}
+	})
+}
+
+func lines(recs []rec) []int {
+	var out []int
+	for _, r := range recs {
+		out = append(out, r.Line)
+	}
+	return out
+}
+
+// Known bug in ReadRecords (reported to the lead, reader.go is not ours to
+// edit): when the first line is longer than the 1 MiB peek buffer, the file
+// is read as concatenated documents, and a malformed line later stops
+// reading, so the lines after it are lost.
+func TestReadRecordsLongFirstLineThenMalformed(t *testing.T) {
+	if os.Getenv("PULSEGATE_KNOWN_BUGS") == "" {
+		t.Skip("known bug in ReadRecords: long first line then a malformed line loses the rest (set PULSEGATE_KNOWN_BUGS=1 to run)")
+	}
+	long := `{"a":"` + strings.Repeat("x", 2<<20) + `"}`
+	recs, rejects := read(t, long+"\nbad line\n{\"n\":3}\n{\"n\":4}\n", nil)
+	if got := lines(recs); fmt.Sprint(got) != "[1 3 4]" || len(rejects) != 1 || rejects[0].Line != 2 {
+		t.Errorf("record lines %v, rejects %+v; want [1 3 4] and one reject at line 2", got, rejects)
+	}
+}
