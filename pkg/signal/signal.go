@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // OCSF class_uid values that pulsegate produces (OCSF 1.1 and later).
@@ -68,8 +70,7 @@ func ParseSeverity(v string) (Severity, error) {
 			return s, nil
 		}
 	}
-	var n int
-	if _, err := fmt.Sscanf(v, "%d", &n); err == nil {
+	if n, err := strconv.Atoi(v); err == nil {
 		s := Severity(n)
 		if _, ok := severityNames[s]; ok && n >= 0 && n <= 99 {
 			return s, nil
@@ -141,7 +142,11 @@ func (a Asset) String() string {
 			parts = append(parts, "on node "+a.Node)
 		}
 	case a.Workload != "":
-		parts = append(parts, strings.ToLower(a.WorkloadKind)+" "+join(a.Namespace, a.Workload))
+		kind := strings.ToLower(a.WorkloadKind)
+		if kind == "" {
+			kind = "workload"
+		}
+		parts = append(parts, kind+" "+join(a.Namespace, a.Workload))
 	case a.Resource != "":
 		parts = append(parts, join(a.Namespace, a.Resource))
 	case a.Node != "":
@@ -264,7 +269,11 @@ func (s *Signal) SetAttr(k, v string) bool {
 		return false
 	}
 	if len(v) > MaxAttrLen {
-		v = v[:MaxAttrLen]
+		n := MaxAttrLen
+		for n > 0 && !utf8.RuneStart(v[n]) {
+			n-- // do not split a UTF-8 sequence
+		}
+		v = v[:n]
 	}
 	s.Attrs[k] = v
 	return true
