@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/pulsegate/pulsegate/pkg/correlate"
@@ -314,4 +313,3 @@ func firstNonEmpty(v ...string) string {
 	return ""
 }
 
-var _ = strings.TrimSpace
