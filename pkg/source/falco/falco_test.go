@@ -157,6 +157,8 @@ func TestReject(t *testing.T) {
 		{"unknown priority", alertJSON(t, map[string]any{"priority": "Severe"}), `field "priority": unknown Falco priority "Severe"`},
 		{"no time", alertJSON(t, map[string]any{"time": nil}), `missing field "time"`},
 		{"bad time", alertJSON(t, map[string]any{"time": "today"}), `field "time": "today" is not an RFC 3339 time`},
+		{"zero time", alertJSON(t, map[string]any{"time": "0001-01-01T00:00:00Z"}), `field "time"`},
+		{"time past year 9999 in UTC", alertJSON(t, map[string]any{"time": "9999-12-31T23:59:59-23:59"}), `field "time"`},
 		{"bad evt.time", alertJSON(t, map[string]any{"time": nil, "output_fields": map[string]any{"evt.time": json.Number("1.5e18")}}), `field "output_fields.evt.time"`},
 		{"Talon's capital Rule", []byte(`{"Rule":"x","Priority":"Warning"}`), `missing field "time"`},
 		{"output_fields is a list", alertJSON(t, map[string]any{"output_fields": []int{1}}), `field "output_fields" has a JSON array`},

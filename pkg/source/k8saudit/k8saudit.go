@@ -198,6 +198,9 @@ func eventTime(e *event) (time.Time, error) {
 		if t.IsZero() {
 			continue
 		}
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return time.Time{}, fmt.Errorf("field %q: %q is outside the years 1 to 9999", f.name, clip(f.v, 64))
+		}
 		return t.UTC(), nil
 	}
 	return time.Time{}, errors.New(`missing field "stageTimestamp" (nor "requestReceivedTimestamp", nor "timestamp")`)

@@ -196,6 +196,9 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	if t.IsZero() {
 		return nil, errors.New(`field "time" is the zero time`)
 	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return nil, fmt.Errorf("field \"time\": %q is outside the years 1 to 9999", clip(r.Time, 64))
+	}
 	if ev.Process == nil {
 		return nil, fmt.Errorf("missing field %q", typ+".process")
 	}
