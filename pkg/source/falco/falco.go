@@ -163,7 +163,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 func alertTime(iso string, evtTime json.RawMessage) (time.Time, error) {
 	if iso != "" {
 		t, err := time.Parse(time.RFC3339Nano, iso)
-		if err != nil {
+		if err != nil || t.IsZero() || t.UTC().Year() > 9999 {
 			return time.Time{}, fmt.Errorf("field \"time\": %q is not an RFC 3339 time", iso)
 		}
 		return t.UTC(), nil
