@@ -276,11 +276,12 @@ func TestNodeFromExecID(t *testing.T) {
 	}
 }
 
-func TestConformance(t *testing.T) {
+func TestConformanceShared(t *testing.T) {
 	sourcetest.Run(t, Spec, sourcetest.Samples(t, "tetragon", "*")...)
-	t.Run("testdata", func(t *testing.T) {
-		sourcetest.Run(t, Spec, testdata(t)...)
-	})
+}
+
+func TestConformanceTestdata(t *testing.T) {
+	sourcetest.Run(t, Spec, testdata(t)...)
 }
 
 // Every shared sample with a time normalizes; the one without is rejected.
