@@ -142,6 +142,9 @@ func splitDocuments(data []byte) []document {
 		var docs []document
 		for {
 			start := int(dec.InputOffset())
+			for start < len(data) && strings.ContainsRune(" \t\r\n", rune(data[start])) {
+				start++ // the value, or the error, is on the line after blanks
+			}
 			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
 				if !errors.Is(err, io.EOF) {
@@ -149,9 +152,6 @@ func splitDocuments(data []byte) []document {
 					docs = append(docs, document{data[start:], lineAt(data, start)})
 				}
 				return docs
-			}
-			for start < len(data) && strings.ContainsRune(" \t\r\n", rune(data[start])) {
-				start++
 			}
 			docs = append(docs, document{raw, lineAt(data, start)})
 		}
@@ -164,7 +164,7 @@ func splitDocuments(data []byte) []document {
 	for sc.Scan() {
 		line++
 		l := sc.Bytes()
-		if bytes.HasPrefix(l, []byte("---")) && len(bytes.TrimSpace(l[3:])) == 0 {
+		if isSeparator(l) {
 			docs = append(docs, document{append([]byte(nil), cur.Bytes()...), start})
 			cur.Reset()
 			start = line + 1
@@ -175,6 +175,17 @@ func splitDocuments(data []byte) []document {
 	}
 	docs = append(docs, document{cur.Bytes(), start})
 	return docs
+}
+
+// isSeparator reports whether l is a document marker: "---", alone or
+// followed by a comment ("--- # next").
+func isSeparator(l []byte) bool {
+	if !bytes.HasPrefix(l, []byte("---")) {
+		return false
+	}
+	rest := l[3:]
+	t := bytes.TrimSpace(rest)
+	return len(t) == 0 || (rest[0] == ' ' || rest[0] == '\t') && t[0] == '#'
 }
 
 func lineAt(b []byte, off int) int { return bytes.Count(b[:off], []byte{'\n'}) + 1 }
