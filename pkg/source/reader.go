@@ -46,7 +46,9 @@ func ReadRecords(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) er
 		return nil
 	}
 	t := bytes.TrimSpace(first)
-	if len(t) > 0 && t[0] != '[' && json.Valid(t) {
+	// A first line that fills the whole buffer cannot be checked whole; a
+	// line that starts an object is taken as JSON lines then.
+	if len(t) > 0 && t[0] != '[' && (json.Valid(t) || t[0] == '{' && len(first) >= br.Size()) {
 		return readLines(br, file, unwrap, fn, reject)
 	}
 	// A document that spans lines, an array, or garbage. Decode values one
