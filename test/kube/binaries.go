@@ -72,6 +72,18 @@ func Binaries(ctx context.Context, progress io.Writer) (string, error) {
 	return dir, nil
 }
 
+// prebuilt returns the cache directory if it holds both binaries.
+func prebuilt() (string, error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if !haveBinaries(dir) {
+		return "", fmt.Errorf("%w: binaries not built in %s (run bash test/kube/build.sh)", ErrUnavailable, dir)
+	}
+	return dir, nil
+}
+
 func haveBinaries(dir string) bool {
 	for _, name := range []string{"etcd", "kube-apiserver"} {
 		fi, err := os.Stat(filepath.Join(dir, name))

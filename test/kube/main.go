@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -28,15 +29,19 @@ var shared struct {
 // server, then exits; call it from TestMain. Tests reach the server with
 // Shared. If the server cannot be started, the tests still run and Shared
 // skips or fails them. When tests fail, the tail of the servers' logs is
-// printed to stderr. opts may be nil.
+// printed to stderr. Under go test -short, Main does not build missing
+// binaries (the tests are skipped instead). opts may be nil.
 func Main(m *testing.M, opts *Options) {
 	os.Exit(runMain(m, opts))
 }
 
 func runMain(m *testing.M, opts *Options) int {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	shared.started = true
-	shared.srv, shared.err = Start(ctx, opts)
+	shared.srv, shared.err = Start(ctx, shortOptions(opts))
 	cancel()
 	code := m.Run()
 	if s := shared.srv; s != nil {
@@ -65,13 +70,13 @@ func Shared(t testing.TB) *Server {
 }
 
 // New starts a server of the test's own and stops it when the test ends;
-// unavailability is handled as in Shared. Prefer Shared: each server costs
+// unavailability and -short are handled as in Shared and Main. Prefer Shared: each server costs
 // about 4 s to start.
 func New(t testing.TB, opts *Options) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	s, err := Start(ctx, opts)
+	s, err := Start(ctx, shortOptions(opts))
 	if err != nil {
 		skipOrFail(t, err)
 	}
@@ -90,4 +95,17 @@ func skipOrFail(t testing.TB, err error) {
 		t.Skip(err.Error())
 	}
 	t.Fatal(err)
+}
+
+// shortOptions returns opts with NoBuild set under go test -short.
+func shortOptions(opts *Options) *Options {
+	if !testing.Short() {
+		return opts
+	}
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.NoBuild = true
+	return &o
 }

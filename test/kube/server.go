@@ -66,6 +66,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress receives build.sh's progress lines on a first run; nil means os.Stderr.
 	Progress io.Writer
+	// NoBuild makes missing binaries an ErrUnavailable instead of running
+	// build.sh. Main sets it under go test -short, which must stay quick.
+	NoBuild bool
 }
 
 // Server is a running etcd and kube-apiserver pair. Its fields must not be
@@ -118,7 +121,13 @@ func Start(ctx context.Context, opts *Options) (*Server, error) {
 	if err := checkUsers(opts.Users); err != nil {
 		return nil, err
 	}
-	bin, err := Binaries(ctx, opts.Progress)
+	var bin string
+	var err error
+	if opts.NoBuild {
+		bin, err = prebuilt()
+	} else {
+		bin, err = Binaries(ctx, opts.Progress)
+	}
 	if err != nil {
 		return nil, err
 	}

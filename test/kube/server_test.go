@@ -11,7 +11,9 @@ import (
 
 // Stop kills both servers by process ID and removes the directory.
 func TestStop(t *testing.T) {
+	began := time.Now()
 	s := New(t, nil)
+	t.Logf("second server started in %v", time.Since(began).Round(time.Millisecond))
 	pids := []int{s.etcd.cmd.Process.Pid, s.apiserver.cmd.Process.Pid}
 	s.Stop()
 	s.Stop() // a second Stop is harmless
