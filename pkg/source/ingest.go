@@ -66,7 +66,7 @@ func Read(r io.Reader, file string, spec Spec, ref signal.SourceRef, onReject fu
 			onReject(x)
 		}
 	}
-	err := ReadRecords(r, file, spec.Unwrap, func(rec Record) error {
+	err := spec.ReadRecords(r, file, func(rec Record) error {
 		sigs, err := safeParse(p, rec)
 		b.Add(rec, sigs, err)
 		if err != nil && onReject != nil {

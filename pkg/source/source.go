@@ -52,6 +52,9 @@ type Spec struct {
 	// Unwrap, when set, splits one decoded document into records (an API
 	// list response). It returns ok=false when doc is a plain record.
 	Unwrap UnwrapFunc
+	// Split, when set, replaces ReadRecords for this type: for inputs that
+	// are not JSON (CSV catalogues, YAML resources). See Spec.ReadRecords.
+	Split SplitFunc
 }
 
 // Registry holds the known adapter types.

@@ -152,7 +152,7 @@ func Records(t testing.TB, spec source.Spec, files ...string) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = source.ReadRecords(bytes.NewReader(data), f, spec.Unwrap, func(r source.Record) error {
+		err = spec.ReadRecords(bytes.NewReader(data), f, func(r source.Record) error {
 			out = append(out, bytes.Clone(r.Data))
 			return nil
 		}, nil)
@@ -201,7 +201,7 @@ func runFile(t *testing.T, spec source.Spec, file string) {
 	}
 	var records, used, rejected, signals int
 	readerRejects := 0
-	err = source.ReadRecords(bytes.NewReader(data), file, spec.Unwrap, func(r source.Record) error {
+	err = spec.ReadRecords(bytes.NewReader(data), file, func(r source.Record) error {
 		records++
 		if r.Line < 1 {
 			t.Errorf("record with line %d, want >= 1", r.Line)
