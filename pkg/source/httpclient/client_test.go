@@ -52,8 +52,8 @@ func TestRetryAfter(t *testing.T) {
 		{"1.5", 0, false},
 		{"Mon, 30 Nov 2026 10:00:30 GMT", 30 * time.Second, true},
 		{"Monday, 30-Nov-26 10:01:00 GMT", time.Minute, true}, // RFC 850, obsolete but valid
-		{"Mon Nov 30 10:00:05 2026", 5 * time.Second, true},    // asctime
-		{"Sun, 29 Nov 2026 10:00:00 GMT", 0, true},              // past: now
+		{"Mon Nov 30 10:00:05 2026", 5 * time.Second, true},   // asctime
+		{"Sun, 29 Nov 2026 10:00:00 GMT", 0, true},            // past: now
 		{"99999999999", 24 * time.Hour, true},
 	} {
 		got, ok := parseRetryAfter(tc.in, now)

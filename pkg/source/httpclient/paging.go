@@ -72,9 +72,9 @@ func (c *Client) ODataPages(ctx context.Context, rawURL string, maxPages int, fn
 // limit, total) or, on newer endpoints, a cursor ("after").
 type Pagination struct {
 	Offset json.RawMessage `json:"offset"` // a number, or a string token on some endpoints
-	Limit  int         `json:"limit"`
-	Total  int         `json:"total"`
-	After  string      `json:"after"`
+	Limit  int             `json:"limit"`
+	Total  int             `json:"total"`
+	After  string          `json:"after"`
 }
 
 // Cursor is where the next page starts: After when the API gave a cursor,
