@@ -55,6 +55,8 @@ type Spec struct {
 	// Split, when set, replaces ReadRecords for this type: for inputs that
 	// are not JSON (CSV catalogues, YAML resources). See Spec.ReadRecords.
 	Split SplitFunc
+	// Pull, when set, makes the type pollable over HTTP (see pull.go).
+	Pull PullFunc
 }
 
 // Registry holds the known adapter types.
