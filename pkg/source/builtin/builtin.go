@@ -4,14 +4,18 @@ package builtin
 
 import (
 	"github.com/pulsegate/pulsegate/pkg/source"
+	"github.com/pulsegate/pulsegate/pkg/source/asff"
 	"github.com/pulsegate/pulsegate/pkg/source/falco"
+	"github.com/pulsegate/pulsegate/pkg/source/guardduty"
 	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
 	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
 )
 
 // Specs are the built-in adapters.
 var Specs = []source.Spec{
+	asff.Spec,
 	falco.Spec,
+	guardduty.Spec,
 	k8saudit.Spec,
 	tetragon.Spec,
 }
