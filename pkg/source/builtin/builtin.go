@@ -9,6 +9,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/source/guardduty"
 	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
 	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
+	"github.com/pulsegate/pulsegate/pkg/source/wazuh"
 )
 
 // Specs are the built-in adapters.
@@ -18,6 +19,7 @@ var Specs = []source.Spec{
 	guardduty.Spec,
 	k8saudit.Spec,
 	tetragon.Spec,
+	wazuh.Spec,
 }
 
 // Registry returns a registry of the built-in adapters.
