@@ -7,6 +7,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/source/asff"
 	"github.com/pulsegate/pulsegate/pkg/source/falco"
 	"github.com/pulsegate/pulsegate/pkg/source/guardduty"
+	"github.com/pulsegate/pulsegate/pkg/source/hubble"
 	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
 	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
 	"github.com/pulsegate/pulsegate/pkg/source/wazuh"
@@ -17,6 +18,7 @@ var Specs = []source.Spec{
 	asff.Spec,
 	falco.Spec,
 	guardduty.Spec,
+	hubble.Spec,
 	k8saudit.Spec,
 	tetragon.Spec,
 	wazuh.Spec,
