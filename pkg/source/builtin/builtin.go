@@ -9,6 +9,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/source/guardduty"
 	"github.com/pulsegate/pulsegate/pkg/source/hubble"
 	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
+	"github.com/pulsegate/pulsegate/pkg/source/ocsf"
 	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
 	"github.com/pulsegate/pulsegate/pkg/source/wazuh"
 )
@@ -20,6 +21,7 @@ var Specs = []source.Spec{
 	guardduty.Spec,
 	hubble.Spec,
 	k8saudit.Spec,
+	ocsf.Spec,
 	tetragon.Spec,
 	wazuh.Spec,
 }
