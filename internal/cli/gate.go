@@ -46,7 +46,7 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 			if err != nil {
 				return tasks.Usage(err)
 			}
-			d, err := gate.Run(p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: scoreAnomaly})
+			d, err := gate.Run(p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: gate.ScoreModel})
 			if err != nil {
 				return err
 			}
@@ -138,6 +138,3 @@ func (f *gateFlags) params(cmd *cobra.Command) (gate.Params, string, error) {
 	}
 	return p, output, nil
 }
-
-// scoreAnomaly is replaced when the model package is wired in.
-var scoreAnomaly func(path string, in gate.AnomalyInput) (float64, string, string, error)

@@ -63,6 +63,7 @@ configuration error, 3 runtime error.`,
 		newNormalizeCommand(),
 		newPolicyCommand(),
 		newSourcesCommand(),
+		newModelCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
