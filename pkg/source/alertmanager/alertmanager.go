@@ -93,7 +93,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 			if err := json.Unmarshal(raw, &x); err != nil {
 				return nil, fmt.Errorf("alerts[%d]: %v", i, jsonReason(err))
 			}
-			s, err := convert(&x, raw)
+			s, err := convert(&x)
 			if err != nil {
 				return nil, fmt.Errorf("alerts[%d]: %w", i, err)
 			}
@@ -102,7 +102,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		}
 		return out, nil
 	}
-	s, err := convert(&a, rec.Data)
+	s, err := convert(&a)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func SeverityOf(label string) signal.Severity {
 	return signal.SeverityOther
 }
 
-func convert(a *alert, _ []byte) (signal.Signal, error) {
+func convert(a *alert) (signal.Signal, error) {
 	name := a.Labels["alertname"]
 	if len(a.Labels) == 0 {
 		return signal.Signal{}, errors.New(`missing field "labels"`)
