@@ -3,10 +3,15 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 
 	"github.com/pulsegate/pulsegate/pkg/correlate"
 	"github.com/pulsegate/pulsegate/pkg/release"
@@ -51,8 +56,17 @@ type Decision struct {
 	Targets  []correlate.Target   `json:"targets"`
 	Excluded []correlate.Excluded `json:"excluded,omitempty"`
 	Sources  []SourceStatus       `json:"sources"`
-	Policy   Policy               `json:"policy"`
-	Inputs   map[string]string    `json:"inputs"`
+	Policy   PolicyInfo           `json:"policy"`
+	// Environment is the configured environment the decision was made
+	// for (--environment); empty when none.
+	Environment string `json:"environment,omitempty"`
+	// BreakGlass is the override given, if any, with the block reasons it
+	// overrode.
+	BreakGlass *BreakGlass `json:"break_glass,omitempty"`
+	// Inputs holds the digest of every input: "release", "inventory",
+	// "policy", "model", "config", "break_glass", "telemetry/NAME" (the
+	// files read) and "signals" (the matched signals the rules saw).
+	Inputs map[string]string `json:"inputs"`
 }
 
 // Reason is one rule that fired.
@@ -104,150 +118,357 @@ type SourceStatus struct {
 	Detail     string   `json:"detail"`
 }
 
-// Input is everything Evaluate reads.
-type Input struct {
-	Now      time.Time
-	Mode     Mode
-	Release  ReleaseInfo
-	Landing  *correlate.LandingSet
-	Signals  []signal.Signal
-	Matches  []correlate.Match
-	Sources  []SourceStatus
-	Risk     risk.Risk
-	Anomaly  Anomaly
-	Inputs   map[string]string // input name -> digest
-	Warnings []string
+// Match is one signal about one of the release's targets.
+type Match struct {
+	Signal signal.Signal `json:"signal"`
+	// Target names the target as reasons do ("node n1", "pod a/web-1") or
+	// by its ID ("Node//n1").
+	Target string `json:"target"`
+	// Via says how the signal reached the target ("pod", "node", ...).
+	Via string `json:"via,omitempty"`
 }
 
-// Evaluate applies p to in.
-func Evaluate(p Policy, in Input) Decision {
+// Matches pairs the correlator's matches with their signals and targets.
+// Heartbeats are left out: they only prove a source is alive.
+func Matches(sigs []signal.Signal, ms []correlate.Match, targets []correlate.Target) []Match {
+	out := make([]Match, 0, len(ms))
+	for _, m := range ms {
+		if sigs[m.Signal].Heartbeat {
+			continue
+		}
+		out = append(out, Match{Signal: sigs[m.Signal], Target: targets[m.Target].String(), Via: m.Via})
+	}
+	return out
+}
+
+// Input is everything Evaluate reads. It is also the file `pulsegate gate
+// --record DIR` writes as DIR/input.json, which `pulsegate decide` and policy
+// tests read back.
+type Input struct {
+	Now         time.Time            `json:"now"`
+	Mode        Mode                 `json:"mode,omitempty"`
+	Environment string               `json:"environment,omitempty"`
+	Release     ReleaseInfo          `json:"release"`
+	Targets     []correlate.Target   `json:"targets"`
+	Excluded    []correlate.Excluded `json:"excluded,omitempty"`
+	// Signals are the matched signals, one per signal and target.
+	Signals  []Match           `json:"signals"`
+	Sources  []SourceStatus    `json:"sources"`
+	Risk     risk.Risk         `json:"risk"`
+	Anomaly  Anomaly           `json:"anomaly"`
+	Inputs   map[string]string `json:"inputs,omitempty"` // input name -> digest
+	Warnings []string          `json:"warnings,omitempty"`
+	// BreakGlass, when set, turns a block into a proceed; see LoadBreakGlass.
+	BreakGlass *BreakGlass `json:"break_glass,omitempty"`
+}
+
+// RulePolicyError is the rule name of the reason a rule gives when it
+// cannot be evaluated: it blocks (a block rule) or warns (a warn rule).
+const RulePolicyError = "policy-error"
+
+// Evaluate applies p to in. It returns an error only for an input that does
+// not hold together (an unknown target, state or fail mode; an expired or
+// incomplete break-glass): the rules themselves never fail the call, a
+// rule that cannot be evaluated blocks with RulePolicyError.
+func Evaluate(p *Policy, in Input) (Decision, error) {
 	d := Decision{
-		Time:     in.Now.UTC(),
-		Mode:     in.Mode,
-		Enforced: in.Mode != Shadow,
-		Risk:     in.Risk,
-		Anomaly:  in.Anomaly,
-		Release:  in.Release,
-		Targets:  in.Landing.Targets,
-		Excluded: in.Landing.Excluded,
-		Sources:  in.Sources,
-		Policy:   p,
-		Inputs:   in.Inputs,
-		Warnings: append([]string(nil), in.Warnings...),
-		Reasons:  []Reason{},
+		Time:        in.Now.UTC(),
+		Mode:        in.Mode,
+		Environment: in.Environment,
+		Risk:        in.Risk,
+		Anomaly:     in.Anomaly,
+		Release:     in.Release,
+		Targets:     in.Targets,
+		Excluded:    in.Excluded,
+		Policy:      p.Info(),
+		Inputs:      map[string]string{},
+		Warnings:    append([]string(nil), in.Warnings...),
+		Reasons:     []Reason{},
 	}
 	if d.Mode == "" {
-		d.Mode, d.Enforced = Enforce, true
+		d.Mode = Enforce
 	}
-	d.Risk.Threshold = p.RiskThreshold
+	if _, err := ParseMode(string(d.Mode)); err != nil {
+		return Decision{}, err
+	}
+	d.Enforced = d.Mode == Enforce
+	if d.Targets == nil {
+		d.Targets = []correlate.Target{}
+	}
+	for k, v := range in.Inputs {
+		d.Inputs[k] = v
+	}
+	if v, ok := number(p.Params["risk_threshold"]); ok {
+		d.Risk.Threshold = v
+	}
 
-	for _, s := range in.Sources {
+	// Sources: every one listed, with its fail mode resolved.
+	d.Sources = make([]SourceStatus, len(in.Sources))
+	var errs []error
+	for i, s := range in.Sources {
+		if s.FailMode == "" {
+			s.FailMode = p.FailMode
+		}
+		if _, err := ParseFailMode(string(s.FailMode)); err != nil {
+			errs = append(errs, fmt.Errorf("source %q: %w", s.Name, err))
+		}
 		switch s.Status {
-		case store.Stale, store.Unavailable:
-			rule := RuleSourceStale
-			if s.Status == store.Unavailable {
-				rule = RuleSourceUnavailable
-			}
-			msg := fmt.Sprintf("source %q (%s) is %s: %s", s.Name, s.Type, s.Status, s.Detail)
-			if s.FailMode == FailOpen {
-				d.Warnings = append(d.Warnings, msg+"; fail-open, so it does not block")
-				continue
-			}
-			d.Reasons = append(d.Reasons, Reason{Rule: rule, Message: msg + "; fail-closed blocks",
-				Evidence: []Evidence{{Source: s.Name}}})
+		case store.Fresh, store.NoData, store.Stale, store.Unavailable:
+		default:
+			errs = append(errs, fmt.Errorf("source %q: unknown status %q (want fresh, no_data, stale or unavailable)", s.Name, s.Status))
+		}
+		d.Sources[i] = s
+	}
+
+	// Signals: resolve targets, drop what is older than the window.
+	byName := make(map[string]int, 2*len(d.Targets))
+	for i, t := range d.Targets {
+		byName[t.String()] = i
+		byName[t.ID()] = i
+	}
+	items := make([]sigItem, 0, len(in.Signals))
+	h := sha256.New()
+	window := time.Duration(p.Window)
+	for i := range in.Signals {
+		m := &in.Signals[i]
+		ti, ok := byName[m.Target]
+		if !ok {
+			errs = append(errs, fmt.Errorf("signals[%d]: target %q is not one of the targets", i, m.Target))
+			continue
+		}
+		if m.Signal.Heartbeat || d.Time.Sub(m.Signal.Time) > window {
+			continue
+		}
+		items = append(items, sigItem{sig: &m.Signal, target: &d.Targets[ti], via: m.Via, now: d.Time})
+		fmt.Fprintf(h, "%s %s %s\n", m.Signal.ID, d.Targets[ti].ID(), m.Via)
+	}
+	d.Inputs["signals"] = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if in.BreakGlass != nil {
+		if err := in.BreakGlass.Check(d.Time); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	d.Reasons = append(d.Reasons, severeFindings(p, in)...)
-	if in.Risk.Score >= p.RiskThreshold {
-		r := Reason{Rule: RuleRiskThreshold,
-			Message: fmt.Sprintf("risk score %.0f reaches the threshold %.0f", in.Risk.Score, p.RiskThreshold)}
-		for i, c := range in.Risk.Contributions {
-			if i == 3 {
-				break
-			}
-			if c.Factor == "signal" {
-				r.Evidence = append(r.Evidence, Evidence{SignalID: c.SignalID, Source: c.Source, Rule: c.Rule, Severity: c.Severity, Target: c.Target})
-			}
-		}
-		if len(in.Risk.Contributions) > 0 {
-			top := in.Risk.Contributions[0]
-			what := "the anomaly score"
-			if top.Factor == "signal" {
-				what = fmt.Sprintf("%q (%s) on %s", top.Rule, top.Severity, top.Target)
-			}
-			r.Message += fmt.Sprintf("; the largest part, %.0f points, is %s", top.Points, what)
-		}
-		d.Reasons = append(d.Reasons, r)
+	if err := errors.Join(errs...); err != nil {
+		return Decision{}, fmt.Errorf("policy input: %w", err)
 	}
+
+	v := newVars(p, &d, items)
+	var warns []Reason
+	for _, r := range p.compiled {
+		reasons, err := r.eval(v)
+		if err != nil {
+			rr := Reason{Rule: RulePolicyError, Message: fmt.Sprintf("rule %q could not be evaluated: %v", r.Name, err)}
+			if r.Verdict == VerdictWarn {
+				warns = append(warns, rr)
+			} else {
+				rr.Message += "; a rule that cannot be evaluated blocks"
+				d.Reasons = append(d.Reasons, rr)
+			}
+			continue
+		}
+		if r.Verdict == VerdictWarn {
+			warns = append(warns, reasons...)
+		} else {
+			d.Reasons = append(d.Reasons, reasons...)
+		}
+	}
+	d.Reasons, warns = failModes(d.Sources, d.Reasons, warns)
+	if d.Reasons == nil {
+		d.Reasons = []Reason{}
+	}
+	for _, w := range warns {
+		d.Warnings = append(d.Warnings, w.Message)
+	}
+
 	d.Verdict = Proceed
 	if len(d.Reasons) > 0 {
 		d.Verdict = Block
 	}
+	if bg := in.BreakGlass; bg != nil {
+		rec := *bg
+		rec.Expires = rec.Expires.UTC()
+		d.BreakGlass = &rec
+		if d.Verdict == Block {
+			rec.Overridden = d.Reasons
+			d.Reasons = []Reason{}
+			d.Verdict = Proceed
+			d.Warnings = append(d.Warnings, fmt.Sprintf("break-glass by %s (ticket %s, expires %s): %s; it overrides %d block reasons, the first: [%s] %s",
+				bg.Who, bg.Ticket, rec.Expires.Format(time.RFC3339), bg.Why, len(rec.Overridden), rec.Overridden[0].Rule, rec.Overridden[0].Message))
+		} else {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("break-glass by %s (ticket %s) given, but nothing blocked", bg.Who, bg.Ticket))
+		}
+	}
 	d.Summary = summary(d)
 	d.DecisionID = decisionID(d)
-	return d
+	return d, nil
 }
 
-type finding struct {
-	sig     *signal.Signal
-	targets []string
-	reasons []string
-}
-
-func severeFindings(p Policy, in Input) []Reason {
-	byKey := map[string]*finding{}
-	var keys []string
-	for _, m := range in.Matches {
-		s := &in.Signals[m.Signal]
-		if s.Heartbeat || !s.Severity.AtLeast(p.severity) || in.Now.Sub(s.Time) > time.Duration(p.Window) {
+// failModes enforces the sources' fail modes whatever the rules said: a
+// fail-closed source that is stale or unavailable blocks, and no source is
+// ever ignored in silence.
+func failModes(sources []SourceStatus, block, warn []Reason) ([]Reason, []Reason) {
+	cited := func(rs []Reason, name string) bool {
+		for _, r := range rs {
+			for _, e := range r.Evidence {
+				if e.Source == name && e.SignalID == "" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var extra []Reason
+	for _, s := range sources {
+		if s.Status != store.Stale && s.Status != store.Unavailable {
 			continue
 		}
-		t := in.Landing.Targets[m.Target]
-		key := s.Source.Name + "\x00" + s.Rule + "\x00" + t.ID()
-		f := byKey[key]
-		if f == nil {
-			f = &finding{}
-			byKey[key] = f
-			keys = append(keys, key)
+		rule := RuleSourceStale
+		if s.Status == store.Unavailable {
+			rule = RuleSourceUnavailable
 		}
-		if f.sig == nil || s.Severity > f.sig.Severity || (s.Severity == f.sig.Severity && s.Time.After(f.sig.Time)) {
-			f.sig = s
-		}
-		if len(f.targets) == 0 {
-			f.targets = append(f.targets, t.String())
-			f.reasons = append(f.reasons, where(t, s.Asset, m.Via))
+		msg := fmt.Sprintf("source %q (%s) is %s: %s", s.Name, s.Type, s.Status, s.Detail)
+		ev := []Evidence{{Source: s.Name}}
+		switch s.FailMode {
+		case FailClosed:
+			if !cited(block, s.Name) {
+				extra = append(extra, Reason{Rule: rule, Message: msg + "; fail-closed blocks", Evidence: ev})
+			}
+		case FailOpen:
+			if !cited(block, s.Name) && !cited(warn, s.Name) {
+				warn = append(warn, Reason{Rule: rule, Message: msg + "; fail-open, so it does not block", Evidence: ev})
+			}
+		default: // policy
+			if !cited(block, s.Name) && !cited(warn, s.Name) {
+				warn = append(warn, Reason{Rule: rule, Message: msg + "; its fail mode is policy and no rule blocked on it", Evidence: ev})
+			}
 		}
 	}
-	sort.SliceStable(keys, func(i, j int) bool {
-		a, b := byKey[keys[i]].sig, byKey[keys[j]].sig
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
+	return append(extra, block...), warn
+}
+
+// eval runs one rule.
+func (r *compiledRule) eval(v *vars) ([]Reason, error) {
+	act := &activation{vars: v}
+	out, _, err := r.prg.Eval(act)
+	if err != nil {
+		return nil, err
+	}
+	switch x := out.(type) {
+	case types.Bool:
+		if !x {
+			return nil, nil
 		}
-		if !a.Time.Equal(b.Time) {
-			return a.Time.After(b.Time)
+		rs, err := r.reason(act)
+		if err != nil {
+			return nil, err
 		}
-		return keys[i] < keys[j]
+		return []Reason{rs}, nil
+	case traits.Lister:
+		n := int(x.Size().(types.Int))
+		var reasons []Reason
+		for i := 0; i < n; i++ {
+			if r.MaxReasons > 0 && i == r.MaxReasons {
+				act.item, act.more = nil, types.Int(n-i)
+				msg, err := r.more.render(act)
+				if err != nil {
+					return nil, fmt.Errorf("more: %w", err)
+				}
+				reasons = append(reasons, Reason{Rule: r.Name, Message: msg})
+				break
+			}
+			act.item = x.Get(types.Int(i))
+			rs, err := r.reason(act)
+			if err != nil {
+				return nil, err
+			}
+			reasons = append(reasons, rs)
+		}
+		return reasons, nil
+	}
+	return nil, fmt.Errorf("the expression gave a %s; want a bool or a list", out.Type().TypeName())
+}
+
+func (r *compiledRule) reason(act *activation) (Reason, error) {
+	msg, err := r.message.render(act)
+	if err != nil {
+		return Reason{}, fmt.Errorf("message: %w", err)
+	}
+	rs := Reason{Rule: r.Name, Message: msg}
+	var ev ref.Val = act.item
+	if r.evidence != nil {
+		if ev, _, err = r.evidence.Eval(act); err != nil {
+			return Reason{}, fmt.Errorf("evidence: %w", err)
+		}
+	}
+	if ev != nil {
+		if rs.Evidence, err = evidenceOf(ev, nil); err != nil {
+			return Reason{}, fmt.Errorf("evidence: %w", err)
+		}
+	}
+	return rs, nil
+}
+
+// newVars builds the values the rules read.
+func newVars(p *Policy, d *Decision, items []sigItem) *vars {
+	ad := types.DefaultTypeAdapter
+	v := &vars{now: types.Timestamp{Time: d.Time}, environment: types.String(d.Environment), mode: types.String(string(d.Mode))}
+	sigs := make([]ref.Val, len(items))
+	for i := range items {
+		sigs[i] = &object{kind: signalKind, x: &items[i]}
+	}
+	v.signals = types.NewRefValList(ad, sigs)
+	ts := make([]ref.Val, len(d.Targets))
+	for i := range d.Targets {
+		ts[i] = &object{kind: targetKind, x: &d.Targets[i]}
+	}
+	v.targets = types.NewRefValList(ad, ts)
+	ss := make([]ref.Val, len(d.Sources))
+	for i := range d.Sources {
+		ss[i] = &object{kind: sourceKind, x: &d.Sources[i]}
+	}
+	v.sources = types.NewRefValList(ad, ss)
+	cs := make([]ref.Val, len(d.Risk.Contributions))
+	for i := range d.Risk.Contributions {
+		cs[i] = &object{kind: contributionKind, x: &d.Risk.Contributions[i]}
+	}
+	v.risk = types.NewRefValMap(ad, map[ref.Val]ref.Val{
+		types.String("score"):         types.Double(d.Risk.Score),
+		types.String("threshold"):     types.Double(d.Risk.Threshold),
+		types.String("contributions"): types.NewRefValList(ad, cs),
 	})
-	var out []Reason
-	for i, k := range keys {
-		f := byKey[k]
-		if i == p.MaxReasons {
-			out = append(out, Reason{Rule: RuleSevereFinding,
-				Message: fmt.Sprintf("and %d more findings at or above %s", len(keys)-i, p.severity)})
-			break
-		}
-		s := f.sig
-		title := s.Rule
-		if title == "" {
-			title = s.Title
-		}
-		msg := fmt.Sprintf("%s %q (%s) %s %s", product(s), title, s.Severity, age(in.Now, s.Time), f.reasons[0])
-		out = append(out, Reason{Rule: RuleSevereFinding, Message: msg, Evidence: []Evidence{{
-			SignalID: s.ID, Source: s.Source.Name, Rule: s.Rule, Severity: s.Severity.String(),
-			Time: s.Time.UTC().Format(time.RFC3339Nano), Target: f.targets[0], Raw: rawRef(s),
-		}}})
+	v.anomaly = ad.NativeToValue(map[string]any{"ran": d.Anomaly.Ran, "score": d.Anomaly.Score, "model_digest": d.Anomaly.ModelDigest, "detail": d.Anomaly.Detail})
+	images := make([]any, len(d.Release.Images))
+	for i, im := range d.Release.Images {
+		images[i] = map[string]any{"ref": im.Ref, "repo": im.Repo, "tag": im.Tag, "digest": im.Digest}
 	}
-	return out
+	wl := make([]any, len(d.Release.Workloads))
+	for i, w := range d.Release.Workloads {
+		wl[i] = w
+	}
+	v.release = ad.NativeToValue(map[string]any{"cluster": d.Release.Cluster, "workloads": wl, "images": images})
+	v.params = ad.NativeToValue(p.Params)
+	return v
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+func title(s *signal.Signal) string {
+	if s.Rule == "" {
+		return s.Title
+	}
+	return s.Rule
 }
 
 func product(s *signal.Signal) string {
@@ -299,6 +520,15 @@ func age(now, t time.Time) string {
 
 func summary(d Decision) string {
 	verb := "PROCEED"
+	if bg := d.BreakGlass; bg != nil && len(bg.Overridden) > 0 {
+		n := len(bg.Overridden)
+		more := ""
+		if n > 1 {
+			more = fmt.Sprintf(" (and %d more reasons)", n-1)
+		}
+		return fmt.Sprintf("PROCEED by break-glass (%s, ticket %s, expires %s); it would block: %s%s",
+			bg.Who, bg.Ticket, bg.Expires.UTC().Format(time.RFC3339), bg.Overridden[0].Message, more)
+	}
 	if d.Verdict == Block {
 		verb = "BLOCK"
 		if !d.Enforced {
@@ -329,6 +559,9 @@ func decisionID(d Decision) string {
 		fmt.Fprintf(h, "%s=%s\n", k, d.Inputs[k])
 	}
 	fmt.Fprintf(h, "time=%s\nmode=%s\n", d.Time.Format(time.RFC3339Nano), d.Mode)
+	if d.Environment != "" {
+		fmt.Fprintf(h, "environment=%s\n", d.Environment)
+	}
 	s := hex.EncodeToString(h.Sum(nil))
 	return fmt.Sprintf("%s-%s-%s-%s-%s", s[0:8], s[8:12], s[12:16], s[16:20], s[20:32])
 }

@@ -45,6 +45,15 @@ type Params struct {
 	Cluster   string
 	Mode      string    // enforce (default) or shadow
 	Now       time.Time // zero: time.Now()
+	// Environment names the configured environment (for the record);
+	// FailMode is its fail mode for sources without their own ("": the
+	// policy's).
+	Environment string
+	FailMode    string
+	// BreakGlass is a break-glass file ("": none); Config the configuration
+	// file read (for its digest).
+	BreakGlass string
+	Config     string
 }
 
 // Env is what the step needs from its caller.
@@ -55,6 +64,9 @@ type Env struct {
 	// ScoreAnomaly, when set, scores the targets' feature vectors with the
 	// model at path and returns the score in 0..1 and the model's digest.
 	ScoreAnomaly func(path string, in AnomalyInput) (score float64, digest string, detail string, err error)
+	// Input, when set, receives the policy input as evaluated (for
+	// `pulsegate gate --record`).
+	Input func(policy.Input)
 }
 
 // AnomalyInput is what the anomaly scorer sees.
@@ -95,14 +107,35 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 
 	pol := policy.Default()
 	if p.Policy != "" {
-		pp, raw, err := policy.Load(p.Policy)
+		pp, err := policy.Load(p.Policy)
 		if err != nil {
 			return nil, tasks.Usage(err)
 		}
 		pol = pp
-		inputs["policy"] = digest(raw)
-	} else {
-		inputs["policy"] = digest([]byte(policy.DefaultYAML))
+	}
+	inputs["policy"] = pol.Digest
+	failMode := pol.FailMode
+	if p.FailMode != "" {
+		fm, err := policy.ParseFailMode(p.FailMode)
+		if err != nil {
+			return nil, tasks.Usage(fmt.Errorf("environment %s: %w", p.Environment, err))
+		}
+		failMode = fm
+	}
+	var breakGlass *policy.BreakGlass
+	if p.BreakGlass != "" {
+		bg, raw, err := policy.LoadBreakGlass(p.BreakGlass)
+		if err == nil {
+			err = bg.Check(now)
+		}
+		if err != nil {
+			return nil, tasks.Usage(err)
+		}
+		breakGlass = bg
+		inputs["break_glass"] = digest(raw)
+	}
+	if p.Config != "" {
+		inputs["config"] = digestPath(p.Config)
 	}
 
 	// Check every telemetry type before reading anything: a typo is a
@@ -150,7 +183,7 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 			name = fmt.Sprintf("%s-%d", name, names[name])
 		}
 		ref := signal.SourceRef{Name: name, Type: t.Type}
-		st := policy.SourceStatus{Name: name, Type: t.Type, FailMode: pol.FailMode, MaxAge: maxAge(t).String()}
+		st := policy.SourceStatus{Name: name, Type: t.Type, FailMode: failMode, MaxAge: maxAge(t).String()}
 		if t.FailMode != "" {
 			st.FailMode = policy.FailMode(t.FailMode)
 		}
@@ -248,10 +281,18 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 	for _, w := range rel.Workloads {
 		info.Workloads = append(info.Workloads, w.Ref())
 	}
-	d := policy.Evaluate(pol, policy.Input{
-		Now: now, Mode: mode, Release: info, Landing: ls, Signals: all, Matches: matches,
-		Sources: statuses, Risk: rk, Anomaly: anomaly, Inputs: inputs, Warnings: warnings,
-	})
+	in := policy.Input{
+		Now: now, Mode: mode, Environment: p.Environment, Release: info, Targets: ls.Targets, Excluded: ls.Excluded,
+		Signals: policy.Matches(all, matches, ls.Targets), Sources: statuses, Risk: rk, Anomaly: anomaly,
+		Inputs: inputs, Warnings: warnings, BreakGlass: breakGlass,
+	}
+	if env.Input != nil {
+		env.Input(in)
+	}
+	d, err := policy.Evaluate(pol, in)
+	if err != nil {
+		return nil, tasks.Usage(err)
+	}
 	return &d, nil
 }
 
