@@ -269,8 +269,8 @@ func TestParseBreakGlass(t *testing.T) {
 		t.Fatalf("%v %+v", err, bg)
 	}
 	for in, want := range map[string]string{
-		"who: a\nwhy: b\nticket: c\nexpires: tomorrow\n":            `expires: "tomorrow" is not an RFC 3339 time`,
-		"who: a\nwhy: b\nexpires: 2026-11-30T12:00:00Z\n":           "missing ticket",
+		"who: a\nwhy: b\nticket: c\nexpires: tomorrow\n":                    `expires: "tomorrow" is not an RFC 3339 time`,
+		"who: a\nwhy: b\nexpires: 2026-11-30T12:00:00Z\n":                   "missing ticket",
 		"who: a\nwhy: b\nticket: c\nexpires: 2026-11-30T12:00:00Z\nby: x\n": `line 5: unknown key "by"`,
 		"": "missing who, why, ticket, expires",
 	} {

@@ -353,4 +353,3 @@ func firstNonEmpty(v ...string) string {
 	}
 	return ""
 }
-
