@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -259,7 +260,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		s.SetAttr("fix_available", v.FixAvailable)
 	}
 	if s.ClassUID == signal.ClassVulnerabilityFinding && best > 0 {
-		s.Score = best / 10
+		s.Score = math.Round(best*100) / 1000 // 8.1 -> 0.81, not 0.8099999999999999
 		s.SetAttr("cvss", strconv.FormatFloat(best, 'f', -1, 64))
 	}
 	s.SetAttr("account", f.AwsAccountID)

@@ -11,6 +11,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
 	"github.com/pulsegate/pulsegate/pkg/source/ocsf"
 	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
+	"github.com/pulsegate/pulsegate/pkg/source/trivy"
 	"github.com/pulsegate/pulsegate/pkg/source/wazuh"
 )
 
@@ -23,6 +24,7 @@ var Specs = []source.Spec{
 	k8saudit.Spec,
 	ocsf.Spec,
 	tetragon.Spec,
+	trivy.Spec,
 	wazuh.Spec,
 }
 
