@@ -3,7 +3,9 @@
 # golearn's trees.IsolationForest and pulsegate's model/iforest, on the same
 # CSV files with the same parameters (100 trees, 256 rows per tree, height
 # limit 8). Prints each run's JSON line, then a Markdown table with the AUCs,
-# scoring points/s, fit times and the speed ratios.
+# scoring points/s, fit times and the speed ratios. Speeds are by CPU time (the
+# machine may be shared: CPU time leaves out the time others held the core),
+# with the wall-clock ratios beside them; each is the fastest of the seeds.
 #
 #   bench/iforest/run.sh [FILE.csv ...]     (default: every ODDS set in shared/data/odds)
 #
