@@ -227,7 +227,9 @@ func (c *Client) PostJSON(ctx context.Context, rawURL string, body []byte) ([]by
 }
 
 // Do sends req with authentication, retrying network errors and HTTP 429,
-// 500, 502, 503 and 504 within MaxAttempts and MaxElapsed. A 401 with
+// 500, 502, 503 and 504 within MaxAttempts and MaxElapsed. On 429 and 503
+// the wait is the server's Retry-After (or CrowdStrike's
+// X-RateLimit-RetryAfter, a Unix time) when it sends one. A 401 with
 // OAuth2 drops the cached token and tries once more with a new one.
 // Responses outside 2xx are a *StatusError.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
@@ -280,6 +282,8 @@ func (c *Client) do(ctx context.Context, req Request, auth Auth) (*Response, err
 			if resp.Status == http.StatusTooManyRequests || resp.Status == http.StatusServiceUnavailable {
 				if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 					wait = ra
+				} else if ra, ok := parseEpoch(resp.Header.Get("X-RateLimit-RetryAfter"), c.now()); ok {
+					wait = ra // CrowdStrike: the Unix time when requests are allowed again
 				}
 			}
 		}
@@ -338,6 +342,15 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return max(t.Sub(now), 0), true
+}
+
+// parseEpoch reads a Unix time in seconds and returns the wait until it.
+func parseEpoch(v string, now time.Time) (time.Duration, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n > 253402300799 {
+		return 0, false
+	}
+	return max(time.Unix(n, 0).Sub(now), 0), true
 }
 
 func (c *Client) once(ctx context.Context, req Request, auth Auth) (*Response, error) {

@@ -71,6 +71,7 @@ func TestRetries(t *testing.T) {
 		wantErr   string
 		wantWaits []time.Duration // exact waits; nil: not checked
 		wantCalls int
+		minWait   time.Duration // the first wait is at least this; 0: not checked
 	}{
 		{
 			name: "503 with Retry-After seconds, then ok",
@@ -84,7 +85,14 @@ func TestRetries(t *testing.T) {
 			responses: []func(http.ResponseWriter){
 				status(429, "Retry-After", time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat)), ok(`{}`),
 			},
-			wantCalls: 2,
+			wantCalls: 2, minWait: 88 * time.Second,
+		},
+		{
+			name: "429 with X-RateLimit-RetryAfter (Unix time), then ok",
+			responses: []func(http.ResponseWriter){
+				status(429, "X-RateLimit-RetryAfter", fmt.Sprint(time.Now().Add(30*time.Second).Unix())), ok(`{}`),
+			},
+			wantCalls: 2, minWait: 28 * time.Second,
 		},
 		{
 			name:      "404 is not retried",
@@ -130,6 +138,9 @@ func TestRetries(t *testing.T) {
 			}
 			if tc.wantWaits != nil && fmt.Sprint(*waits) != fmt.Sprint(tc.wantWaits) {
 				t.Errorf("waits %v, want %v", *waits, tc.wantWaits)
+			}
+			if tc.minWait > 0 && (len(*waits) == 0 || (*waits)[0] < tc.minWait) {
+				t.Errorf("waits %v, want the first at least %v", *waits, tc.minWait)
 			}
 			for _, w := range *waits {
 				if w <= 0 || w > 2*time.Minute {
