@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/report"
 	"github.com/pulsegate/pulsegate/pkg/source/builtin"
 	"github.com/pulsegate/pulsegate/tasks"
+	"github.com/pulsegate/pulsegate/tasks/decide"
 	"github.com/pulsegate/pulsegate/tasks/gate"
 )
 
@@ -21,6 +23,7 @@ type gateFlags struct {
 	namespace, cluster, mode, output, now     string
 	telemetry                                 []string
 	maxAge                                    time.Duration
+	environment, breakGlass, record           string
 }
 
 func newGateCommand() *cobra.Command {
@@ -46,9 +49,15 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 			if err != nil {
 				return tasks.Usage(err)
 			}
-			d, err := gate.Run(p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: gate.ScoreModel})
+			var in policy.Input
+			d, err := gate.Run(p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: gate.ScoreModel, Input: func(x policy.Input) { in = x }})
 			if err != nil {
 				return err
+			}
+			if f.record != "" {
+				if err := decide.Record(f.record, p, in, d); err != nil {
+					return err
+				}
 			}
 			if err := w(cmd.OutOrStdout(), d); err != nil {
 				return fmt.Errorf("write report: %w", err)
@@ -72,6 +81,9 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 	fl.StringVarP(&f.output, "output", "o", "", "report format: text, json or markdown (default text)")
 	fl.StringVar(&f.now, "now", "", "evaluate as of this RFC 3339 time (default: now)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "maximum age of every source without its own (default 15m)")
+	fl.StringVar(&f.environment, "environment", "", "one of the configuration's environments: its fail mode and mode apply")
+	fl.StringVar(&f.breakGlass, "break-glass-file", "", "break-glass file (who, why, ticket, expires): turns a block into a proceed, on the record")
+	fl.StringVar(&f.record, "record", "", "copy every input read into this folder, for 'pulsegate replay' and 'pulsegate decide'")
 	return c
 }
 
@@ -136,5 +148,22 @@ func (f *gateFlags) params(cmd *cobra.Command) (gate.Params, string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return p, "", tasks.Usage(err)
 	}
+	if envName := pick("environment", cfg.Environment); envName != "" {
+		e, ok := cfg.Environments[envName]
+		if !ok {
+			names := make([]string, 0, len(cfg.Environments))
+			for n := range cfg.Environments {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return p, "", tasks.Usage(fmt.Errorf("--environment %q: not one of the configuration's environments (%s)", envName, strings.Join(names, ", ")))
+		}
+		p.Environment, p.FailMode = envName, e.FailMode
+		if !cmd.Flags().Changed("mode") && e.Mode != "" {
+			p.Mode = e.Mode
+		}
+	}
+	p.BreakGlass = pick("break-glass-file", cfg.BreakGlass)
+	p.Config = f.config
 	return p, output, nil
 }

@@ -62,6 +62,8 @@ configuration error, 3 runtime error.`,
 		newGateCommand(),
 		newNormalizeCommand(),
 		newPolicyCommand(),
+		newDecideCommand(),
+		newReplayCommand(),
 		newSourcesCommand(),
 		newModelCommand(),
 	)

@@ -28,6 +28,18 @@ type Config struct {
 	Output    string      `yaml:"output"`
 	Now       string      `yaml:"now"`
 	Telemetry []Telemetry `yaml:"telemetry"`
+	// Environment selects one of Environments (--environment).
+	Environment  string                 `yaml:"environment"`
+	Environments map[string]Environment `yaml:"environments"`
+	// BreakGlass is a break-glass file (--break-glass-file).
+	BreakGlass string `yaml:"break_glass"`
+}
+
+// Environment sets the fail mode of sources without their own, and the
+// mode, for one environment ("prod": fail-closed, enforce).
+type Environment struct {
+	FailMode string `yaml:"fail_mode"` // fail-closed, fail-open or policy
+	Mode     string `yaml:"mode"`      // enforce or shadow
 }
 
 // Telemetry configures one source.
@@ -79,6 +91,21 @@ func Parse(b []byte) (*Config, error) {
 		return nil, YAMLError(err)
 	}
 	var errs []error
+	for name, e := range c.Environments {
+		switch e.FailMode {
+		case "", "fail-closed", "fail-open", "policy":
+		default:
+			errs = append(errs, fmt.Errorf("environments.%s.fail_mode: %q, want fail-closed, fail-open or policy", name, e.FailMode))
+		}
+		switch e.Mode {
+		case "", "enforce", "shadow":
+		default:
+			errs = append(errs, fmt.Errorf("environments.%s.mode: %q, want enforce or shadow", name, e.Mode))
+		}
+	}
+	if _, ok := c.Environments[c.Environment]; c.Environment != "" && !ok {
+		errs = append(errs, fmt.Errorf("environment: %q is not one of environments", c.Environment))
+	}
 	for i, t := range c.Telemetry {
 		if t.Type == "" {
 			errs = append(errs, fmt.Errorf("telemetry[%d]: missing key \"type\"", i))
@@ -103,6 +130,7 @@ func (c *Config) resolve(dir string) {
 	abs(&c.Inventory)
 	abs(&c.Policy)
 	abs(&c.Model)
+	abs(&c.BreakGlass)
 	for i := range c.Telemetry {
 		abs(&c.Telemetry[i].Path)
 	}
