@@ -4,12 +4,18 @@ package builtin
 
 import (
 	"github.com/pulsegate/pulsegate/pkg/source"
+	"github.com/pulsegate/pulsegate/pkg/source/alertmanager"
 	"github.com/pulsegate/pulsegate/pkg/source/asff"
+	"github.com/pulsegate/pulsegate/pkg/source/epss"
+	"github.com/pulsegate/pulsegate/pkg/source/crowdstrike"
 	"github.com/pulsegate/pulsegate/pkg/source/falco"
 	"github.com/pulsegate/pulsegate/pkg/source/guardduty"
 	"github.com/pulsegate/pulsegate/pkg/source/hubble"
 	"github.com/pulsegate/pulsegate/pkg/source/k8saudit"
+	"github.com/pulsegate/pulsegate/pkg/source/kev"
+	"github.com/pulsegate/pulsegate/pkg/source/msgraph"
 	"github.com/pulsegate/pulsegate/pkg/source/ocsf"
+	"github.com/pulsegate/pulsegate/pkg/source/prometheus"
 	"github.com/pulsegate/pulsegate/pkg/source/tetragon"
 	"github.com/pulsegate/pulsegate/pkg/source/trivy"
 	"github.com/pulsegate/pulsegate/pkg/source/wazuh"
@@ -17,11 +23,17 @@ import (
 
 // Specs are the built-in adapters.
 var Specs = []source.Spec{
+	prometheus.Spec,
+	msgraph.Spec,
+	crowdstrike.Spec,
+	alertmanager.Spec,
 	asff.Spec,
+	epss.Spec,
 	falco.Spec,
 	guardduty.Spec,
 	hubble.Spec,
 	k8saudit.Spec,
+	kev.Spec,
 	ocsf.Spec,
 	tetragon.Spec,
 	trivy.Spec,
