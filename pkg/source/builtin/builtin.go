@@ -23,18 +23,18 @@ import (
 
 // Specs are the built-in adapters.
 var Specs = []source.Spec{
-	prometheus.Spec,
-	msgraph.Spec,
-	crowdstrike.Spec,
 	alertmanager.Spec,
 	asff.Spec,
+	crowdstrike.Spec,
 	epss.Spec,
 	falco.Spec,
 	guardduty.Spec,
 	hubble.Spec,
 	k8saudit.Spec,
 	kev.Spec,
+	msgraph.Spec,
 	ocsf.Spec,
+	prometheus.Spec,
 	tetragon.Spec,
 	trivy.Spec,
 	wazuh.Spec,
