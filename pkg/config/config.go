@@ -54,6 +54,8 @@ type Telemetry struct {
 	FailMode string `yaml:"fail_mode"`
 	// Cluster is given to signals that carry no cluster of their own.
 	Cluster string `yaml:"cluster"`
+	// Pull is set for sources polled over HTTP (url instead of path).
+	Pull `yaml:",inline"`
 }
 
 // MaxAgeDuration parses MaxAge; zero when unset.
@@ -110,8 +112,11 @@ func Parse(b []byte) (*Config, error) {
 		if t.Type == "" {
 			errs = append(errs, fmt.Errorf("telemetry[%d]: missing key \"type\"", i))
 		}
-		if t.Path == "" {
-			errs = append(errs, fmt.Errorf("telemetry[%d]: missing key \"path\"", i))
+		if t.Path == "" && t.URL == "" {
+			errs = append(errs, fmt.Errorf("telemetry[%d]: missing key \"path\" (a file) or \"url\" (a pull source)", i))
+		}
+		for _, err := range t.checkPull() {
+			errs = append(errs, fmt.Errorf("telemetry[%d]: %w", i, err))
 		}
 		if _, err := t.MaxAgeDuration(); err != nil {
 			errs = append(errs, fmt.Errorf("telemetry[%d]: %w", i, err))
@@ -133,6 +138,7 @@ func (c *Config) resolve(dir string) {
 	abs(&c.BreakGlass)
 	for i := range c.Telemetry {
 		abs(&c.Telemetry[i].Path)
+		c.Telemetry[i].resolvePull(abs)
 	}
 }
 
