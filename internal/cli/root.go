@@ -59,6 +59,7 @@ configuration error, 3 runtime error.`,
 		return tasks.Usage(fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
 	root.AddCommand(
+		newFetchCommand(),
 		newGateCommand(),
 		newNormalizeCommand(),
 		newPolicyCommand(),

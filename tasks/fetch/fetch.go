@@ -1,0 +1,246 @@
+// Package fetch is the step that polls the configured pull sources
+// (prometheus, alertmanager, msgraph-alerts, crowdstrike) once and writes
+// their Signals as JSON lines. `pulsegate fetch` runs it; the store that
+// keeps what it fetches comes in a later step.
+package fetch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pulsegate/pulsegate/pkg/config"
+	"github.com/pulsegate/pulsegate/pkg/signal"
+	"github.com/pulsegate/pulsegate/pkg/source"
+	"github.com/pulsegate/pulsegate/pkg/source/httpclient"
+	"github.com/pulsegate/pulsegate/tasks"
+)
+
+// Params are the step's inputs.
+type Params struct {
+	// Telemetry are the configured sources; those with a path (files) are
+	// left out.
+	Telemetry []config.Telemetry
+	// Only names the sources to poll; empty polls every pull source.
+	Only []string
+	// Now is the poll time for lookbacks; zero is time.Now().
+	Now time.Time
+}
+
+// Env is what the step needs from its caller.
+type Env struct {
+	Sources *source.Registry
+	// Out receives the Signals, one JSON object per line.
+	Out io.Writer
+	// Rejects receives "SOURCE: FILE:LINE: reason" for unusable records.
+	Rejects io.Writer
+	// Logger receives retries and TLS warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// SourceResult is one source's outcome.
+type SourceResult struct {
+	Name    string        `json:"name"`
+	Type    string        `json:"type"`
+	Status  string        `json:"status"` // "ok" or "unavailable"
+	Signals int           `json:"signals"`
+	Health  source.Health `json:"health"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// Result is the step's output.
+type Result struct {
+	Sources []SourceResult `json:"sources"`
+	Signals int            `json:"signals"`
+}
+
+// Failed reports whether a source could not be polled.
+func (r *Result) Failed() bool {
+	for _, s := range r.Sources {
+		if s.Status != "ok" {
+			return true
+		}
+	}
+	return false
+}
+
+type job struct {
+	t      config.Telemetry
+	ref    signal.SourceRef
+	poller *source.Poller
+}
+
+// Run polls every selected pull source once, concurrently, and writes the
+// Signals in configuration order. Configuration problems (an unknown or
+// file-only type, a secret that cannot be read) are usage errors and poll
+// nothing; a source that cannot be reached is reported in the Result.
+func Run(ctx context.Context, p Params, env Env) (*Result, error) {
+	if env.Sources == nil || env.Out == nil {
+		return nil, errors.New("fetch: no source registry or output")
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := p.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	only := map[string]bool{}
+	for _, n := range p.Only {
+		only[n] = true
+	}
+	var jobs []job
+	var errs []error
+	seen, matched := map[string]bool{}, map[string]bool{}
+	for i, t := range p.Telemetry {
+		name := t.Name
+		if name == "" {
+			name = t.Type
+		}
+		if t.URL == "" || (len(only) > 0 && !only[name]) {
+			continue
+		}
+		matched[name] = true
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("telemetry[%d]: name %q used twice: give each source a name", i, name))
+			continue
+		}
+		seen[name] = true
+		j, err := newJob(t, name, now, env.Sources, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("telemetry[%d] (%s): %w", i, name, err))
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	for _, n := range p.Only {
+		if !matched[n] {
+			errs = append(errs, fmt.Errorf("--source %q: no pull source of that name in the configuration", n))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, tasks.Usage(err)
+	}
+	if len(jobs) == 0 {
+		return nil, tasks.Usage(errors.New("no pull source configured: give a telemetry entry a url"))
+	}
+
+	type outcome struct {
+		b   *source.Batch
+		h   source.Health
+		err error
+	}
+	outs := make([]outcome, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			b, h, err := j.poller.Poll(ctx)
+			outs[i] = outcome{b, h, err}
+		})
+	}
+	wg.Wait()
+
+	res := &Result{}
+	enc := json.NewEncoder(env.Out)
+	for i, j := range jobs {
+		o := outs[i]
+		sr := SourceResult{Name: j.ref.Name, Type: j.ref.Type, Status: "ok", Health: o.h}
+		if o.err != nil {
+			sr.Status, sr.Error = "unavailable", o.err.Error()
+			res.Sources = append(res.Sources, sr)
+			continue
+		}
+		for _, r := range o.b.Rejects {
+			if env.Rejects != nil {
+				fmt.Fprintf(env.Rejects, "%s: %s\n", j.ref.Name, r.Error())
+			}
+		}
+		for k := range o.b.Signals {
+			s := &o.b.Signals[k]
+			if s.Asset.Cluster == "" {
+				s.Asset.Cluster = j.t.Cluster
+			}
+			if err := enc.Encode(s); err != nil {
+				return nil, fmt.Errorf("write signals: %w", err)
+			}
+		}
+		sr.Signals = len(o.b.Signals)
+		res.Signals += sr.Signals
+		res.Sources = append(res.Sources, sr)
+	}
+	return res, nil
+}
+
+func newJob(t config.Telemetry, name string, now time.Time, reg *source.Registry, log *slog.Logger) (job, error) {
+	lookback, timeout, _, err := t.Durations()
+	if err != nil {
+		return job{}, err
+	}
+	queries, err := Queries(t.Queries)
+	if err != nil {
+		return job{}, err
+	}
+	ref := signal.SourceRef{Name: name, Type: t.Type}
+	pl, err := reg.Puller(t.Type, source.PullConfig{
+		Ref: ref, URL: t.URL, Queries: queries, Filter: t.Filter, Lookback: lookback, PageSize: t.PageSize,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		return job{}, err
+	}
+	c, err := Client(t.Pull, timeout, log.With("source", name))
+	if err != nil {
+		return job{}, err
+	}
+	return job{t: t, ref: ref, poller: &source.Poller{Ref: ref, Puller: pl, Client: c}}, nil
+}
+
+// Client builds the HTTP client of one pull source: its TLS settings and
+// its credentials, read now from their file or environment variable.
+func Client(p config.Pull, timeout time.Duration, log *slog.Logger) (*httpclient.Client, error) {
+	opts := httpclient.Options{Timeout: timeout, CAFile: p.CAFile, InsecureSkipVerify: p.InsecureSkipVerify, Logger: log}
+	switch {
+	case p.Auth != nil:
+		tok, err := httpclient.LoadSecret("auth token", p.Auth.TokenFile, p.Auth.TokenEnv)
+		if err != nil {
+			return nil, err
+		}
+		opts.Auth = httpclient.Bearer{Value: tok}
+	case p.OAuth2 != nil:
+		if p.OAuth2.TokenURL == "" {
+			return nil, errors.New(`oauth2: missing key "token_url"`)
+		}
+		sec, err := httpclient.LoadSecret("oauth2 client secret", p.OAuth2.ClientSecretFile, p.OAuth2.ClientSecretEnv)
+		if err != nil {
+			return nil, err
+		}
+		opts.Auth = &httpclient.ClientCredentials{TokenURL: p.OAuth2.TokenURL, ClientID: p.OAuth2.ClientID, ClientSecret: sec, Scopes: p.OAuth2.Scopes}
+	}
+	return httpclient.New(opts)
+}
+
+// Queries converts configured Prometheus queries.
+func Queries(in []config.Query) ([]source.Query, error) {
+	out := make([]source.Query, 0, len(in))
+	for i, q := range in {
+		sq := source.Query{Name: q.Name, Expr: q.Expr, Op: q.Op, Class: q.Class, Title: q.Title}
+		if q.Threshold != nil {
+			sq.Threshold = *q.Threshold
+		}
+		if q.Severity != "" {
+			s, err := signal.ParseSeverity(q.Severity)
+			if err != nil {
+				return nil, fmt.Errorf("queries[%d]: severity: %w", i, err)
+			}
+			sq.Severity = s
+		}
+		out = append(out, sq)
+	}
+	return out, nil
+}
