@@ -2,7 +2,7 @@
 // the API (GET /api/v2/alerts, firing alerts only), pushed by
 // Alertmanager's webhook receiver (the version 4 body), or read from a file
 // holding either, an /api/v2/alerts/groups response, or Prometheus's own
-// /api/v1/alerts response.
+// /api/v1/alerts and /api/v1/rules responses.
 //
 // Every firing alert becomes a Detection Finding (OCSF 2004) about the
 // asset its labels name (cluster, namespace, pod, container, node, and
@@ -304,6 +304,11 @@ func unwrap(doc []byte) ([]json.RawMessage, bool) {
 		Alerts  []json.RawMessage `json:"alerts"`
 		Data    *struct {
 			Alerts []json.RawMessage `json:"alerts"`
+			Groups []struct {
+				Rules []struct {
+					Alerts []json.RawMessage `json:"alerts"`
+				} `json:"rules"`
+			} `json:"groups"`
 		} `json:"data"`
 	}
 	if json.Unmarshal(doc, &env) != nil {
@@ -312,6 +317,15 @@ func unwrap(doc []byte) ([]json.RawMessage, bool) {
 	switch {
 	case env.Data != nil && env.Data.Alerts != nil:
 		return env.Data.Alerts, true
+	case env.Data != nil && env.Data.Groups != nil:
+		// Prometheus's /api/v1/rules: the alerts of every alerting rule.
+		items := []json.RawMessage{}
+		for _, g := range env.Data.Groups {
+			for _, r := range g.Rules {
+				items = append(items, r.Alerts...)
+			}
+		}
+		return items, true
 	case env.Version != "" && env.Alerts != nil:
 		return env.Alerts, true
 	}

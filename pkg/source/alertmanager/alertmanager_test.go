@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConformanceShared(t *testing.T) {
-	sourcetest.Run(t, Spec, sourcetest.Samples(t, "prometheus-alertmanager", "karma_*.json", "msteams_*.json", "prometheus_docs_api_20_v1_alerts.json")...)
+	sourcetest.Run(t, Spec, sourcetest.Samples(t, "prometheus-alertmanager", "karma_*.json", "msteams_*.json", "prometheus_docs_api_19_rules_with_alerts.json", "prometheus_docs_api_20_v1_alerts.json")...)
 }
 
 func TestGolden(t *testing.T) {
