@@ -119,8 +119,8 @@ type endpoint struct {
 	// Labels stay raw: decoding a dozen strings per endpoint only to look
 	// for two of them was a third of the allocations.
 	Labels      json.RawMessage `json:"labels"`
-	PodName     string   `json:"pod_name"`
-	ClusterName string   `json:"cluster_name"`
+	PodName     string          `json:"pod_name"`
+	ClusterName string          `json:"cluster_name"`
 	Workloads   []struct {
 		Name string `json:"name"`
 		Kind string `json:"kind"`
