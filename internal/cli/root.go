@@ -66,6 +66,8 @@ configuration error, 3 runtime error.`,
 		newDecideCommand(),
 		newReplayCommand(),
 		newSourcesCommand(),
+		newCorrelateCommand(),
+		newInventoryCommand(),
 		newModelCommand(),
 	)
 	for _, c := range root.Commands() {

@@ -51,6 +51,18 @@ type Inventory struct {
 	rsByKey    map[string]*appsv1.ReplicaSet
 	jobByKey   map[string]*batchv1.Job
 	nodeNames  []string
+	ctrlsByNS  map[string][]*ControllerPods
+	svcByNS    map[string][]*corev1.Service
+	saByKey    map[string]*corev1.ServiceAccount
+	ingBySvc   map[string][]*networkingv1.Ingress
+}
+
+// ControllerPods are the pods of one top-level controller in a namespace,
+// as Controller names it: Kind "Pod" for a pod without a controller (then
+// Pods holds that one pod).
+type ControllerPods struct {
+	Kind, Name string
+	Pods       []*corev1.Pod // sorted by name
 }
 
 // Load reads a snapshot file (JSON or YAML), or standard input for "-".
@@ -154,41 +166,125 @@ func decodeInto[T any](o kube.Object, dst *[]*T) error {
 
 // Index builds the lookup tables. Call it after changing the slices.
 func (inv *Inventory) Index() {
+	inv.rsByKey = make(map[string]*appsv1.ReplicaSet, len(inv.ReplicaSets))
+	for _, rs := range inv.ReplicaSets {
+		inv.rsByKey[key(rs.Namespace, rs.Name)] = rs
+	}
+	inv.jobByKey = make(map[string]*batchv1.Job, len(inv.Jobs))
+	for _, j := range inv.Jobs {
+		inv.jobByKey[key(j.Namespace, j.Name)] = j
+	}
 	inv.podsByNS = map[string][]*corev1.Pod{}
 	inv.podsByNode = map[string][]*corev1.Pod{}
 	inv.podByKey = make(map[string]*corev1.Pod, len(inv.Pods))
-	inv.podByCID = map[string]*corev1.Pod{}
+	inv.podByCID = make(map[string]*corev1.Pod, 2*len(inv.Pods))
+	inv.ctrlsByNS = map[string][]*ControllerPods{}
 	sort.SliceStable(inv.Pods, func(i, j int) bool {
-		return key(inv.Pods[i].Namespace, inv.Pods[i].Name) < key(inv.Pods[j].Namespace, inv.Pods[j].Name)
+		a, b := inv.Pods[i], inv.Pods[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
 	})
+	ctrl := map[string]*ControllerPods{}
 	for _, p := range inv.Pods {
 		inv.podsByNS[p.Namespace] = append(inv.podsByNS[p.Namespace], p)
 		if p.Spec.NodeName != "" {
 			inv.podsByNode[p.Spec.NodeName] = append(inv.podsByNode[p.Spec.NodeName], p)
 		}
 		inv.podByKey[key(p.Namespace, p.Name)] = p
-		for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-			if id := ContainerID(cs.ContainerID); id != "" {
-				inv.podByCID[id] = p
-				if len(id) > 12 {
-					inv.podByCID[id[:12]] = p // Falco's short id
+		for _, list := range [2][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+			for _, cs := range list {
+				if id := ContainerID(cs.ContainerID); id != "" {
+					inv.podByCID[id] = p
+					if len(id) > 12 {
+						inv.podByCID[id[:12]] = p // Falco's short id
+					}
 				}
 			}
 		}
+		kind, name := inv.Controller(p)
+		ck := p.Namespace + "/" + kind + "/" + name
+		c := ctrl[ck]
+		if c == nil {
+			c = &ControllerPods{Kind: kind, Name: name}
+			ctrl[ck] = c
+			inv.ctrlsByNS[p.Namespace] = append(inv.ctrlsByNS[p.Namespace], c)
+		}
+		c.Pods = append(c.Pods, p)
 	}
-	inv.rsByKey = map[string]*appsv1.ReplicaSet{}
-	for _, rs := range inv.ReplicaSets {
-		inv.rsByKey[key(rs.Namespace, rs.Name)] = rs
-	}
-	inv.jobByKey = map[string]*batchv1.Job{}
-	for _, j := range inv.Jobs {
-		inv.jobByKey[key(j.Namespace, j.Name)] = j
+	for _, cs := range inv.ctrlsByNS {
+		sort.Slice(cs, func(i, j int) bool {
+			if cs[i].Kind != cs[j].Kind {
+				return cs[i].Kind < cs[j].Kind
+			}
+			return cs[i].Name < cs[j].Name
+		})
 	}
 	inv.nodeNames = inv.nodeNames[:0]
 	for n := range inv.Nodes {
 		inv.nodeNames = append(inv.nodeNames, n)
 	}
 	sort.Strings(inv.nodeNames)
+	inv.svcByNS = map[string][]*corev1.Service{}
+	for _, s := range inv.Services {
+		inv.svcByNS[s.Namespace] = append(inv.svcByNS[s.Namespace], s)
+	}
+	for _, ss := range inv.svcByNS {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].Name < ss[j].Name })
+	}
+	inv.saByKey = make(map[string]*corev1.ServiceAccount, len(inv.ServiceAccounts))
+	for _, sa := range inv.ServiceAccounts {
+		inv.saByKey[key(sa.Namespace, sa.Name)] = sa
+	}
+	inv.ingBySvc = map[string][]*networkingv1.Ingress{}
+	for _, ing := range inv.Ingresses {
+		seen := map[string]bool{}
+		for _, svc := range IngressServices(ing) {
+			if !seen[svc] {
+				seen[svc] = true
+				k := key(ing.Namespace, svc)
+				inv.ingBySvc[k] = append(inv.ingBySvc[k], ing)
+			}
+		}
+	}
+}
+
+// IngressServices names the Services an Ingress routes to (default backend
+// and rule paths), in the order they appear; names may repeat.
+func IngressServices(ing *networkingv1.Ingress) []string {
+	var out []string
+	if b := ing.Spec.DefaultBackend; b != nil && b.Service != nil {
+		out = append(out, b.Service.Name)
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			if p.Backend.Service != nil {
+				out = append(out, p.Backend.Service.Name)
+			}
+		}
+	}
+	return out
+}
+
+// Controllers returns the top-level controllers of the pods in ns, with
+// their pods, sorted by kind and name.
+func (inv *Inventory) Controllers(ns string) []*ControllerPods { return inv.ctrlsByNS[ns] }
+
+// ServicesInNamespace returns the Services of ns, sorted by name.
+func (inv *Inventory) ServicesInNamespace(ns string) []*corev1.Service { return inv.svcByNS[ns] }
+
+// ServiceAccount returns the ServiceAccount ns/name, or nil.
+func (inv *Inventory) ServiceAccount(ns, name string) *corev1.ServiceAccount {
+	return inv.saByKey[key(ns, name)]
+}
+
+// IngressesFor returns the Ingresses that route to Service ns/name.
+func (inv *Inventory) IngressesFor(ns, name string) []*networkingv1.Ingress {
+	return inv.ingBySvc[key(ns, name)]
 }
 
 func key(ns, name string) string { return ns + "/" + name }

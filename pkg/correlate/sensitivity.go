@@ -1,0 +1,139 @@
+package correlate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Sensitivity levels, from the most to the least sensitive.
+const (
+	High   = "high"
+	Medium = "medium"
+	Low    = "low"
+)
+
+// SensitivityRule gives a level to objects whose label or annotation Key
+// has one of Values.
+type SensitivityRule struct {
+	// Key is a label or annotation key, e.g. "data-classification".
+	Key string `yaml:"key" json:"key"`
+	// Values are compared without regard to case; empty means any value.
+	Values []string `yaml:"values,omitempty" json:"values,omitempty"`
+	// Level is high, medium or low.
+	Level string `yaml:"level" json:"level"`
+}
+
+// Sensitivity maps labels and annotations to a sensitivity level: the
+// highest level of every rule that matches. The zero value matches nothing.
+type Sensitivity struct {
+	Rules []SensitivityRule `yaml:"rules" json:"rules"`
+}
+
+// DefaultSensitivity is the built-in mapping: data-classification pii,
+// confidential, restricted or secret is high; tier, env or environment prod
+// or production is high, staging medium.
+func DefaultSensitivity() *Sensitivity {
+	s := &Sensitivity{Rules: []SensitivityRule{
+		{Key: "data-classification", Values: []string{"pii", "confidential", "restricted", "secret"}, Level: High},
+	}}
+	for _, k := range []string{"tier", "env", "environment"} {
+		s.Rules = append(s.Rules,
+			SensitivityRule{Key: k, Values: []string{"prod", "production"}, Level: High},
+			SensitivityRule{Key: k, Values: []string{"staging"}, Level: Medium})
+	}
+	return s
+}
+
+// Of returns the highest level of the rules that match labels or
+// annotations, or "" when none does.
+func (s *Sensitivity) Of(labels, annotations map[string]string) string {
+	if s == nil {
+		return ""
+	}
+	best := ""
+	for _, r := range s.Rules {
+		if rankLevel(r.Level) <= rankLevel(best) {
+			continue
+		}
+		for _, m := range [2]map[string]string{labels, annotations} {
+			v, ok := m[r.Key]
+			if ok && r.matches(v) {
+				best = r.Level
+				break
+			}
+		}
+	}
+	return best
+}
+
+func (r SensitivityRule) matches(v string) bool {
+	if len(r.Values) == 0 {
+		return true
+	}
+	for _, want := range r.Values {
+		if strings.EqualFold(v, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func rankLevel(l string) int {
+	switch l {
+	case High:
+		return 3
+	case Medium:
+		return 2
+	case Low:
+		return 1
+	}
+	return 0
+}
+
+// LoadSensitivity reads a mapping file (strict YAML: unknown keys are errors
+// that name their line):
+//
+//	rules:
+//	  - key: data-classification
+//	    values: [pii]
+//	    level: high
+func LoadSensitivity(path string) (*Sensitivity, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read sensitivity mapping: %w", err)
+	}
+	s, err := ParseSensitivity(b)
+	if err != nil {
+		return nil, fmt.Errorf("sensitivity mapping %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSensitivity reads a mapping from YAML bytes; see LoadSensitivity.
+func ParseSensitivity(b []byte) (*Sensitivity, error) {
+	var s Sensitivity
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var errs []error
+	for i, r := range s.Rules {
+		if r.Key == "" {
+			errs = append(errs, fmt.Errorf("rules[%d]: missing key \"key\"", i))
+		}
+		if rankLevel(r.Level) == 0 {
+			errs = append(errs, fmt.Errorf("rules[%d]: level %q: want high, medium or low", i, r.Level))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
