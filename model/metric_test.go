@@ -1,7 +1,9 @@
 package model
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -39,4 +41,22 @@ func close(a, b, tol float64) bool {
 		return math.IsNaN(a) && math.IsNaN(b)
 	}
 	return math.Abs(a-b) <= tol
+}
+
+func BenchmarkMetrics(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		scores := make([]float64, n)
+		labels := make([]bool, n)
+		for i := range scores {
+			scores[i] = math.Round(rng.Float64()*1000) / 1000 // with ties
+			labels[i] = rng.IntN(20) == 0
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rankMetrics(sorted(scores, labels))
+			}
+		})
+	}
 }

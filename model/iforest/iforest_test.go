@@ -167,7 +167,7 @@ func TestScoreMatchesReference(t *testing.T) {
 		{"wide", 300, 17, Options{Seed: 3, Trees: 7}},
 		{"tiny", 5, 2, Options{Seed: 4, Trees: 130}},
 		{"big subsample", 5000, 4, Options{Seed: 5, MaxSamples: 3000, Trees: 10}},
-		{"extended", 1000, 5, Options{Seed: 6, Extended: true}},
+		{"extended", 1000, 5, Options{Seed: 6, Extended: true, Trees: 30}},
 		{"extended one feature", 300, 1, Options{Seed: 7, Extended: true, Trees: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,12 +277,12 @@ func TestPlantedOutliers(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	rows := gaussian(40, 3000, 5)
+	rows := gaussian(40, 1000, 5)
 	for _, ext := range []bool{false, true} {
 		var sums []string
 		for _, procs := range []int{1, 2, 7} {
 			prev := runtime.GOMAXPROCS(procs)
-			f, err := FitRows(rows, Options{Seed: 42, Extended: ext})
+			f, err := FitRows(rows, Options{Seed: 42, Extended: ext, Trees: 30})
 			runtime.GOMAXPROCS(prev)
 			if err != nil {
 				t.Fatal(err)
@@ -292,7 +292,7 @@ func TestDeterministic(t *testing.T) {
 		if sums[0] != sums[1] || sums[1] != sums[2] {
 			t.Errorf("extended=%v: checksums differ with GOMAXPROCS: %q", ext, sums)
 		}
-		other, _ := FitRows(rows, Options{Seed: 43, Extended: ext})
+		other, _ := FitRows(rows, Options{Seed: 43, Extended: ext, Trees: 30})
 		if other.Checksum() == sums[0] {
 			t.Errorf("extended=%v: seeds 42 and 43 give the same forest", ext)
 		}

@@ -141,8 +141,18 @@ func (b *builder) build(t int) tree {
 	for i := range b.feats {
 		b.feats[i] = i
 	}
-	// A tree of height h has at most 2^(h+1)-1 nodes; a typical one about 2*psi/ln... fewer.
-	var tr tree
+	// Every split makes two non-empty children (extended: maybe one empty), so
+	// a tree has at most 2*psi-1 nodes, and at most 2^(h+1)-1 for height h.
+	c := min(2*b.psi-1, 1<<(b.p.height+1)-1)
+	tr := tree{
+		feature:   make([]int32, 0, c),
+		threshold: make([]float64, 0, c),
+		left:      make([]int32, 0, c),
+		size:      make([]int32, 0, c),
+	}
+	if b.p.extended {
+		tr.normal = make([]float64, 0, c*b.d)
+	}
 	root := tr.addNode(b.d, b.p.extended)
 	b.grow(&tr, root, 0, b.psi, 0)
 	return tr
