@@ -92,6 +92,22 @@ func Parse(b []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, YAMLError(err)
 	}
+	// A second document would be ignored without a word: refuse it (an
+	// empty one, as a trailing "---" leaves, is harmless).
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, YAMLError(err)
+		}
+		if len(more.Content) == 1 && more.Content[0].Tag == "!!null" {
+			continue
+		}
+		return nil, fmt.Errorf("line %d: a second YAML document; the configuration is one document", more.Line)
+	}
 	var errs []error
 	for name, e := range c.Environments {
 		switch e.FailMode {
