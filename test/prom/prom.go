@@ -130,6 +130,7 @@ func Start(t testing.TB, opts Options) *Env {
 		}
 		t.Skipf("prometheus not installed: %v", err)
 	}
+	began := time.Now()
 	dir := t.TempDir()
 	metrics := opts.Metrics
 	if metrics == nil {
@@ -191,6 +192,7 @@ scrape_configs:
 			t.Fatalf("%s did not get ready: %v", u, err)
 		}
 	}
+	t.Logf("prometheus %s and alertmanager %s ready after %s", env.PrometheusURL, env.AlertmanagerURL, time.Since(began).Round(time.Millisecond))
 	return env
 }
 
@@ -228,7 +230,8 @@ receivers:
 // named name is there, and returns the response's alerts.
 func (e *Env) WaitFiring(t testing.TB, name string, timeout time.Duration) []json.RawMessage {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(e.AlertmanagerURL + "/api/v2/alerts?active=true")
@@ -246,6 +249,7 @@ func (e *Env) WaitFiring(t testing.TB, name string, timeout time.Duration) []jso
 			if json.Unmarshal(body, &alerts) == nil && json.Unmarshal(body, &raw) == nil {
 				for _, a := range alerts {
 					if a.Labels["alertname"] == name && a.Status.State == "active" {
+						t.Logf("alert %s firing in the Alertmanager after %s (%d scrapes)", name, time.Since(start).Round(time.Millisecond), e.Scrapes.Load())
 						return raw
 					}
 				}
