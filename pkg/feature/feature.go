@@ -27,7 +27,8 @@ var Names = []string{
 }
 
 // Vectors returns one vector per target (indexed like targets), counting
-// the matched signals with now-window < time <= now.
+// the matched signals with now-window <= time <= now (a signal exactly a
+// window old counts, as it does for the policy and the gate).
 func Vectors(targets []correlate.Target, sigs []signal.Signal, matches []correlate.Match, now time.Time, window time.Duration) [][]float64 {
 	out := make([][]float64, len(targets))
 	rules := make([]map[string]bool, len(targets))
