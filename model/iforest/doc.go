@@ -81,7 +81,9 @@
 // nodes; ScoreBatch walks 64 points through one tree at a time, one level per
 // step, with no branch that depends on the data, so that the processor
 // overlaps the walks. Score walks one point through 64 trees at a time the same
-// way. Both give exactly the same scores.
+// way. Both give exactly the same scores. An extended forest is walked the same
+// way, each step a dot product with the node's normal vector, at a fraction of
+// the speed (about a quarter with 3 features, a ninth with 10).
 //
 // # Concurrency
 //

@@ -56,12 +56,13 @@ type snode struct {
 }
 
 // xnode is an extended (hyperplane) node laid out for scoring: a point goes to
-// left when the dot product of x and normals[norm:norm+d] is <= thr, and to
-// left+1 otherwise; left < 0 marks a leaf.
+// next when the dot product of x and normals[norm:norm+d] is <= thr, and to
+// next+1 otherwise. As with snode, a leaf has thr = +Inf and next = itself; its
+// normal is the zero vector at the start of normals.
 type xnode struct {
 	thr  float64
-	left int32
-	norm int32
+	next uint32
+	norm uint32
 }
 
 // Quantile is one point of the training score distribution: the q-quantile
@@ -167,12 +168,13 @@ func newForest(p params, d int, trees []tree, meta training) (*Forest, error) {
 		}
 		total += trees[t].len()
 	}
-	if total > math.MaxInt32 || d > math.MaxUint32/blockBytes {
+	if total > math.MaxInt32 || d > math.MaxUint32/blockBytes || p.extended && (total+1)*d > math.MaxUint32 {
 		return nil, fmt.Errorf("%d nodes: too many", total)
 	}
 	f.value = make([]float64, total)
 	if p.extended {
 		f.xnodes = make([]xnode, total)
+		f.normals = make([]float64, d, d*(total+1)) // starts with the leaves' zero vector
 	} else {
 		f.nodes = make([]snode, total)
 	}
@@ -190,7 +192,7 @@ func newForest(p params, d int, trees []tree, meta training) (*Forest, error) {
 				f.value[g] = float64(depth[i]) + AveragePathLength(int(tr.size[i]))
 				f.steps = max(f.steps, depth[i])
 				if p.extended {
-					f.xnodes[g] = xnode{left: -1}
+					f.xnodes[g] = xnode{thr: math.Inf(1), next: uint32(g)}
 				} else {
 					f.nodes[g] = snode{thr: math.Inf(1), next: uint32(g)}
 				}
@@ -198,7 +200,7 @@ func newForest(p params, d int, trees []tree, meta training) (*Forest, error) {
 			}
 			depth[l], depth[l+1] = depth[i]+1, depth[i]+1
 			if p.extended {
-				f.xnodes[g] = xnode{thr: tr.threshold[i], left: int32(base) + l, norm: int32(len(f.normals))}
+				f.xnodes[g] = xnode{thr: tr.threshold[i], next: uint32(base) + uint32(l), norm: uint32(len(f.normals))}
 				f.normals = append(f.normals, tr.normal[i*d:(i+1)*d]...)
 			} else {
 				f.nodes[g] = snode{thr: tr.threshold[i], foff: uint32(tr.feature[i]) * blockBytes, next: uint32(base) + uint32(l)}

@@ -17,9 +17,6 @@ func (f *Forest) Score(x []float64) (float64, error) {
 	if err := f.checkPoint(x); err != nil {
 		return 0, fmt.Errorf("iforest: score: %w", err)
 	}
-	if f.p.extended {
-		return f.score(f.xpathSum(x)), nil
-	}
 	return f.score(f.pathSum(x)), nil
 }
 
@@ -209,7 +206,11 @@ func (f *Forest) pathSum(x []float64) float64 {
 		for k := len(roots); k < n; k++ {
 			ids[k] = uint32(roots[0])
 		}
-		walk(&ids, n, f.nodes, xs, f.steps)
+		if f.p.extended {
+			xwalk(&ids, n, f.xnodes, f.normals, xs, f.d, f.steps)
+		} else {
+			walk(&ids, n, f.nodes, xs, f.steps)
+		}
 		for _, i := range ids[:len(roots)] {
 			sum += f.value[i]
 		}
@@ -221,12 +222,6 @@ func (f *Forest) pathSum(x []float64) float64 {
 // scoreRows scores checked rows into dst (len(dst) == len(X)): for each block
 // of points, every tree in turn, so the tree's nodes stay in the L1 cache.
 func (f *Forest) scoreRows(X [][]float64, dst []float64) {
-	if f.p.extended {
-		for i, x := range X {
-			dst[i] = f.score(f.xpathSum(x))
-		}
-		return
-	}
 	bp := f.blocks.Get().(*[]float64)
 	xs := *bp
 	var ids [block]uint32
@@ -246,6 +241,16 @@ func (f *Forest) scoreRows(X [][]float64, dst []float64) {
 		sums := dst[p0 : p0+len(pts)]
 		clear(sums)
 		for _, r := range f.roots {
+			if f.p.extended {
+				for k := range n {
+					ids[k] = uint32(r)
+				}
+				xwalk(&ids, n, f.xnodes, f.normals, xs, f.d, f.steps)
+				for k := range sums {
+					sums[k] += f.value[ids[k]]
+				}
+				continue
+			}
 			walkTree(&ids, uint32(r), sums, n, f.nodes, f.value, xs, f.steps)
 		}
 		for k := range sums {
@@ -255,28 +260,23 @@ func (f *Forest) scoreRows(X [][]float64, dst []float64) {
 	f.blocks.Put(bp)
 }
 
-// xpathSum is the sum over trees of the path length of x (checked) in an
-// extended forest.
-func (f *Forest) xpathSum(x []float64) float64 {
-	sum := 0.0
-	for _, r := range f.roots {
-		i := r
-		for {
-			n := &f.xnodes[i]
-			if n.left < 0 {
-				break
-			}
-			w := f.normals[n.norm : int(n.norm)+len(x)]
+// xwalk is walk for extended forests: it advances the n walks in ids by steps
+// levels, each step a dot product of the node's normal with the point. It is
+// plain Go with bounds checks: the dot product, not the indexing, is its cost.
+func xwalk(ids *[block]uint32, n int, nodes []xnode, normals, xs []float64, d, steps int) {
+	for range steps {
+		for k := range ids[:n] {
+			nd := nodes[ids[k]]
+			w := normals[nd.norm : int(nd.norm)+d]
 			dot := 0.0
-			for j, v := range x {
-				dot += w[j] * v
+			for j, wj := range w {
+				dot += wj * xs[j*block+k]
 			}
-			i = n.left
-			if dot > n.thr {
-				i++
+			next := nd.next
+			if dot > nd.thr {
+				next++
 			}
+			ids[k] = next
 		}
-		sum += f.value[i]
 	}
-	return sum
 }
