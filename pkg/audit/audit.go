@@ -7,14 +7,14 @@
 //
 // Every line is one JSON object whose last key is "hash":
 //
-//	{"seq":1,"prev":"sha256:000…","id":"…","time":"…","logged":"…","verdict":"block",…,"hash":"sha256:…"}
+//		{"seq":1,"prev":"sha256:000…","id":"…","time":"…","logged":"…","verdict":"block",…,"hash":"sha256:…"}
 //
-//   - hash is the SHA-256 of the line's bytes with the final
-//     `,"hash":"sha256:<hex>"}` replaced by `}`: the record as written,
-//     byte for byte, without its own hash. Nothing is re-encoded to check it.
-//   - prev is the hash of the record before; the first record (the genesis)
-//     has prev Genesis, 64 zeros.
-//   - seq counts records from 1 without gaps.
+//	  - hash is the SHA-256 of the line's bytes with the final
+//	    `,"hash":"sha256:<hex>"}` replaced by `}`: the record as written,
+//	    byte for byte, without its own hash. Nothing is re-encoded to check it.
+//	  - prev is the hash of the record before; the first record (the genesis)
+//	    has prev Genesis, 64 zeros.
+//	  - seq counts records from 1 without gaps.
 //
 // # What it detects
 //
