@@ -115,8 +115,16 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 		return types.MaybeNoSuchOverloadErr(l)
 	}
 	n := int(lst.Size().(types.Int))
-	best := map[string]*sigItem{}
-	var keys []string
+	type key struct {
+		source, rule string
+		target       *correlate.Target
+	}
+	type group struct {
+		k key
+		s *sigItem
+	}
+	idx := make(map[key]int, n/4+1)
+	var groups []group
 	for i := 0; i < n; i++ {
 		o, ok := lst.Get(types.Int(i)).(*object)
 		if !ok {
@@ -126,27 +134,35 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 		if !ok {
 			return types.NewErr("worst_per_rule_target: element %d is not a signal", i)
 		}
-		k := s.sig.Source.Name + "\x00" + s.sig.Rule + "\x00" + s.target.ID()
-		b := best[k]
-		if b == nil {
-			keys = append(keys, k)
-			best[k] = s
+		k := key{s.sig.Source.Name, s.sig.Rule, s.target}
+		if j, ok := idx[k]; ok {
+			if worse(s, groups[j].s) {
+				groups[j].s = s
+			}
 			continue
 		}
-		if worse(s, b) {
-			best[k] = s
-		}
+		idx[k] = len(groups)
+		groups = append(groups, group{k, s})
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := best[keys[i]], best[keys[j]]
+	sort.Slice(groups, func(i, j int) bool {
+		a, b := groups[i].s, groups[j].s
 		if a.sig.Severity != b.sig.Severity || !a.sig.Time.Equal(b.sig.Time) {
 			return worse(a, b)
 		}
-		return keys[i] < keys[j]
+		ki, kj := groups[i].k, groups[j].k
+		if ki.source != kj.source {
+			return ki.source < kj.source
+		}
+		if ki.rule != kj.rule {
+			return ki.rule < kj.rule
+		}
+		return ki.target.ID() < kj.target.ID()
 	})
-	out := make([]ref.Val, len(keys))
-	for i, k := range keys {
-		out[i] = &object{kind: signalKind, x: best[k]}
+	out := make([]ref.Val, len(groups))
+	objs := make([]object, len(groups))
+	for i, g := range groups {
+		objs[i] = object{kind: signalKind, x: g.s}
+		out[i] = &objs[i]
 	}
 	return types.NewRefValList(types.DefaultTypeAdapter, out)
 }
@@ -162,21 +178,133 @@ func worse(a, b *sigItem) bool {
 	return a.sig.ID < b.sig.ID
 }
 
-// costEstimator charges the list functions by the list's size, so the cost
-// limit covers them.
-type costEstimator struct{}
+// budget counts the list elements a rule visits, and stops the rule when
+// it has visited more than its cost limit. pulsegate counts visits itself
+// rather than with cel-go's runtime cost tracker: that tracker is quadratic
+// in the length of a comprehension (0.8 s to filter 10,000 signals in
+// cel-go v0.31.0, against 2 ms untracked). The count is a function of the
+// rule and the input alone, so the limit is deterministic.
+type budget struct {
+	used, limit uint64
+}
 
-func (costEstimator) CallCost(function, _ string, args []ref.Val, _ ref.Val) *uint64 {
-	switch function {
-	case "first", "worst_per_rule_target":
-		if len(args) > 0 {
-			if l, ok := args[0].(traits.Lister); ok {
-				c := uint64(l.Size().(types.Int)) + 1
-				return &c
-			}
-		}
+func (b *budget) charge() ref.Val {
+	b.used++
+	if b.used > b.limit {
+		return types.NewErr("cost limit exceeded: the rule visited more than %d list elements (cost_limit)", b.limit)
 	}
 	return nil
+}
+
+// list is an input list whose element visits are charged to a budget.
+type list struct {
+	objs   []object
+	budget *budget
+}
+
+var _ traits.Lister = (*list)(nil)
+
+func newList(b *budget, objs []object) *list { return &list{objs: objs, budget: b} }
+
+func (l *list) at(i int) ref.Val { return &l.objs[i] }
+
+func (l *list) ConvertToNative(t reflect.Type) (any, error) {
+	return nil, fmt.Errorf("an input list cannot become a %v", t)
+}
+
+func (l *list) ConvertToType(t ref.Type) ref.Val {
+	switch t {
+	case types.TypeType:
+		return types.ListType
+	case types.ListType:
+		return l
+	}
+	return types.NewErr("a list cannot become a %s", t.TypeName())
+}
+
+func (l *list) Equal(other ref.Val) ref.Val {
+	o, ok := other.(traits.Lister)
+	if !ok || o.Size() != l.Size() {
+		return types.False
+	}
+	for i := range l.objs {
+		if l.at(i).Equal(o.Get(types.Int(i))) != types.True {
+			return types.False
+		}
+	}
+	return types.True
+}
+
+func (l *list) Type() ref.Type { return types.ListType }
+func (l *list) Value() any     { return l.objs }
+func (l *list) Size() ref.Val  { return types.Int(len(l.objs)) }
+
+func (l *list) Get(index ref.Val) ref.Val {
+	i, err := types.IndexOrError(index)
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	if i < 0 || i >= len(l.objs) {
+		return types.NewErr("index out of range: %d", i)
+	}
+	if e := l.budget.charge(); e != nil {
+		return e
+	}
+	return l.at(i)
+}
+
+func (l *list) Contains(v ref.Val) ref.Val {
+	for i := range l.objs {
+		if e := l.budget.charge(); e != nil {
+			return e
+		}
+		if l.at(i).Equal(v) == types.True {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+func (l *list) Add(other ref.Val) ref.Val {
+	o, ok := other.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	out := make([]ref.Val, 0, len(l.objs))
+	for i := range l.objs {
+		out = append(out, l.at(i))
+	}
+	it := o.Iterator()
+	for it.HasNext() == types.True {
+		out = append(out, it.Next())
+	}
+	return types.NewRefValList(types.DefaultTypeAdapter, out)
+}
+
+func (l *list) Iterator() traits.Iterator { return &listIter{l: l} }
+
+type listIter struct {
+	l *list
+	i int
+}
+
+func (it *listIter) ConvertToNative(t reflect.Type) (any, error) {
+	return nil, fmt.Errorf("an iterator cannot become a %v", t)
+}
+func (it *listIter) ConvertToType(ref.Type) ref.Val { return types.NewErr("an iterator has no type") }
+func (it *listIter) Equal(ref.Val) ref.Val          { return types.False }
+func (it *listIter) Type() ref.Type                 { return types.IteratorType }
+func (it *listIter) Value() any                     { return it.l }
+func (it *listIter) HasNext() ref.Val               { return types.Bool(it.i < len(it.l.objs)) }
+func (it *listIter) Next() ref.Val {
+	if it.i >= len(it.l.objs) {
+		return nil
+	}
+	it.i++
+	if e := it.l.budget.charge(); e != nil {
+		return e
+	}
+	return it.l.at(it.i - 1)
 }
 
 // compiledRule is a Rule with its programs.
@@ -203,7 +331,7 @@ func (p *Policy) program(text string, where func(line, col int) string) (cel.Pro
 		}
 		return nil, nil, errors.Join(errs...)
 	}
-	prg, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(p.CostLimit), cel.CostTracking(costEstimator{}))
+	prg, err := env.Program(a, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %w", where(1, 1), err)
 	}
@@ -347,6 +475,18 @@ func (o *object) Get(index ref.Val) ref.Val {
 	if !ok {
 		return types.NewErr("a %s has fields, not indexes", o.kind.name)
 	}
+	if it, ok := o.x.(*sigItem); ok {
+		// The fields a filter over thousands of signals reads most,
+		// without a map lookup.
+		switch name {
+		case "severity_id":
+			return types.Int(it.sig.Severity)
+		case "source":
+			return types.String(it.sig.Source.Name)
+		case "rule":
+			return types.String(it.sig.Rule)
+		}
+	}
 	f, ok := o.kind.fields[string(name)]
 	if !ok {
 		return types.NewErr("no field %q on a %s (fields: %s)", string(name), o.kind.name, strings.Join(o.kind.fieldNames(), ", "))
@@ -388,7 +528,7 @@ type sigItem struct {
 	sig    *signal.Signal
 	target *correlate.Target
 	via    string
-	now    time.Time
+	now    *time.Time
 }
 
 func str(s string) ref.Val { return types.String(s) }
@@ -401,7 +541,7 @@ var signalKind = func() *kind {
 	k.field("id", "the signal's stable id", s(func(i *sigItem) ref.Val { return str(i.sig.ID) }))
 	k.field("time", "when it happened (timestamp)", s(func(i *sigItem) ref.Val { return types.Timestamp{Time: i.sig.Time.UTC()} }))
 	k.field("age", "now - time (duration)", s(func(i *sigItem) ref.Val { return types.Duration{Duration: i.now.Sub(i.sig.Time)} }))
-	k.field("ago", `the age for people: "12m ago"`, s(func(i *sigItem) ref.Val { return str(age(i.now, i.sig.Time)) }))
+	k.field("ago", `the age for people: "12m ago"`, s(func(i *sigItem) ref.Val { return str(age(*i.now, i.sig.Time)) }))
 	k.field("source", "the configured source's name", s(func(i *sigItem) ref.Val { return str(i.sig.Source.Name) }))
 	k.field("source_type", `the source's type ("falco")`, s(func(i *sigItem) ref.Val { return str(i.sig.Source.Type) }))
 	k.field("product", `the product that saw it ("Falco"), else the source type`, s(func(i *sigItem) ref.Val { return str(product(i.sig)) }))
@@ -517,6 +657,8 @@ type activation struct {
 // vars are one evaluation's values, built once and shared by every rule.
 type vars struct {
 	release, targets, signals, risk, anomaly, sources, now, params, environment, mode ref.Val
+	// budget is charged by the input lists; reset before each rule.
+	budget *budget
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {

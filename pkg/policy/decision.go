@@ -227,6 +227,7 @@ func Evaluate(p *Policy, in Input) (Decision, error) {
 		byName[t.ID()] = i
 	}
 	items := make([]sigItem, 0, len(in.Signals))
+	var line []byte
 	h := sha256.New()
 	window := time.Duration(p.Window)
 	for i := range in.Signals {
@@ -239,8 +240,9 @@ func Evaluate(p *Policy, in Input) (Decision, error) {
 		if m.Signal.Heartbeat || d.Time.Sub(m.Signal.Time) > window {
 			continue
 		}
-		items = append(items, sigItem{sig: &m.Signal, target: &d.Targets[ti], via: m.Via, now: d.Time})
-		fmt.Fprintf(h, "%s %s %s\n", m.Signal.ID, d.Targets[ti].ID(), m.Via)
+		items = append(items, sigItem{sig: &m.Signal, target: &d.Targets[ti], via: m.Via, now: &d.Time})
+		line = append(append(append(append(append(append(line[:0], m.Signal.ID...), ' '), d.Targets[ti].ID()...), ' '), m.Via...), '\n')
+		h.Write(line)
 	}
 	d.Inputs["signals"] = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	if in.BreakGlass != nil {
@@ -255,6 +257,7 @@ func Evaluate(p *Policy, in Input) (Decision, error) {
 	v := newVars(p, &d, items)
 	var warns []Reason
 	for _, r := range p.compiled {
+		v.budget.used = 0
 		reasons, err := r.eval(v)
 		if err != nil {
 			rr := Reason{Rule: RulePolicyError, Message: fmt.Sprintf("rule %q could not be evaluated: %v", r.Name, err)}
@@ -376,7 +379,11 @@ func (r *compiledRule) eval(v *vars) ([]Reason, error) {
 				reasons = append(reasons, Reason{Rule: r.Name, Message: msg})
 				break
 			}
-			act.item = x.Get(types.Int(i))
+			if l, ok := x.(*list); ok {
+				act.item = l.at(i) // the rule's result: not a visit
+			} else {
+				act.item = x.Get(types.Int(i))
+			}
 			rs, err := r.reason(act)
 			if err != nil {
 				return nil, err
@@ -411,30 +418,37 @@ func (r *compiledRule) reason(act *activation) (Reason, error) {
 // newVars builds the values the rules read.
 func newVars(p *Policy, d *Decision, items []sigItem) *vars {
 	ad := types.DefaultTypeAdapter
-	v := &vars{now: types.Timestamp{Time: d.Time}, environment: types.String(d.Environment), mode: types.String(string(d.Mode))}
-	sigs := make([]ref.Val, len(items))
+	b := &budget{limit: p.CostLimit}
+	v := &vars{now: types.Timestamp{Time: d.Time}, environment: types.String(d.Environment), mode: types.String(string(d.Mode)), budget: b}
+	objs := make([]object, len(items)+len(d.Targets)+len(d.Sources)+len(d.Risk.Contributions))
+	take := func(n int) []object {
+		o := objs[:n:n]
+		objs = objs[n:]
+		return o
+	}
+	sigs := take(len(items))
 	for i := range items {
-		sigs[i] = &object{kind: signalKind, x: &items[i]}
+		sigs[i] = object{kind: signalKind, x: &items[i]}
 	}
-	v.signals = types.NewRefValList(ad, sigs)
-	ts := make([]ref.Val, len(d.Targets))
+	v.signals = newList(b, sigs)
+	ts := take(len(d.Targets))
 	for i := range d.Targets {
-		ts[i] = &object{kind: targetKind, x: &d.Targets[i]}
+		ts[i] = object{kind: targetKind, x: &d.Targets[i]}
 	}
-	v.targets = types.NewRefValList(ad, ts)
-	ss := make([]ref.Val, len(d.Sources))
+	v.targets = newList(b, ts)
+	ss := take(len(d.Sources))
 	for i := range d.Sources {
-		ss[i] = &object{kind: sourceKind, x: &d.Sources[i]}
+		ss[i] = object{kind: sourceKind, x: &d.Sources[i]}
 	}
-	v.sources = types.NewRefValList(ad, ss)
-	cs := make([]ref.Val, len(d.Risk.Contributions))
+	v.sources = newList(b, ss)
+	cs := take(len(d.Risk.Contributions))
 	for i := range d.Risk.Contributions {
-		cs[i] = &object{kind: contributionKind, x: &d.Risk.Contributions[i]}
+		cs[i] = object{kind: contributionKind, x: &d.Risk.Contributions[i]}
 	}
 	v.risk = types.NewRefValMap(ad, map[ref.Val]ref.Val{
 		types.String("score"):         types.Double(d.Risk.Score),
 		types.String("threshold"):     types.Double(d.Risk.Threshold),
-		types.String("contributions"): types.NewRefValList(ad, cs),
+		types.String("contributions"): newList(b, cs),
 	})
 	v.anomaly = ad.NativeToValue(map[string]any{"ran": d.Anomaly.Ran, "score": d.Anomaly.Score, "model_digest": d.Anomaly.ModelDigest, "detail": d.Anomaly.Detail})
 	images := make([]any, len(d.Release.Images))

@@ -83,9 +83,11 @@ const (
 	VerdictWarn  = "warn"
 )
 
-// DefaultCostLimit is a rule's CEL cost limit unless the policy sets one.
-// Filtering 10,000 signals with a few comparisons costs about 10^5 units.
-const DefaultCostLimit = 10_000_000
+// DefaultCostLimit is a rule's cost limit unless the policy sets one: the
+// number of input list elements (signals, targets, sources, risk
+// contributions) the rule may visit. Filtering 10,000 signals visits 10,000;
+// a rule that compares every signal with every other one visits 10^8.
+const DefaultCostLimit = 1_000_000
 
 // Rule is one CEL rule. See docs/policy.md.
 type Rule struct {
@@ -123,7 +125,8 @@ type Policy struct {
 	// FailMode applies to stale and unavailable sources that set none of
 	// their own (directly or through the environment).
 	FailMode FailMode `yaml:"fail_mode" json:"fail_mode"`
-	// CostLimit bounds each rule's CEL evaluation, in CEL cost units.
+	// CostLimit bounds each rule's evaluation: the input list elements it
+	// may visit (see DefaultCostLimit).
 	CostLimit uint64 `yaml:"cost_limit" json:"cost_limit"`
 	// Params are free-form values the rules read as `params`.
 	Params map[string]any `yaml:"params" json:"params"`

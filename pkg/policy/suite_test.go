@@ -1,0 +1,55 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+// The shipped example policy passes its own tests.
+func TestExamplePolicy(t *testing.T) {
+	res, err := RunTests("../../examples/policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Cases) < 8 {
+		t.Errorf("%d cases", len(res.Cases))
+	}
+	for _, c := range res.Cases {
+		if c.Diff != "" {
+			t.Errorf("%s: %s\n%s", c.File, c.Name, c.Diff)
+		}
+	}
+}
+
+func TestFailingSuite(t *testing.T) {
+	res, err := RunTests("testdata/failing_test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() != 1 || res.Cases[0].Diff != "" {
+		t.Fatalf("%+v", res.Cases)
+	}
+	diff := res.Cases[1].Diff
+	for _, want := range []string{
+		"verdict: want proceed, got block",
+		"- [severe-finding]",
+		`+ [source-unavailable] source "falco" (falco) is unavailable: gone; fail-closed blocks`,
+		`warnings: none contains "nothing like this"`,
+	} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("diff lacks %q:\n%s", want, diff)
+		}
+	}
+}
+
+func TestSuiteErrors(t *testing.T) {
+	for path, want := range map[string]string{
+		"testdata/bad_test.yaml": `case "typo": input: line 3: json: unknown field "targetz"`,
+		"testdata/nothing":       "no such file",
+		"testdata/empty":         "no *_test.yaml",
+	} {
+		if _, err := RunTests(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("RunTests(%s) = %v, want %s", path, err, want)
+		}
+	}
+}
