@@ -232,7 +232,11 @@ func (s Signal) MarshalJSON() ([]byte, error) {
 	w := wireSignal{wire: (*wire)(&s)}
 	if !s.Time.IsZero() {
 		w.TimeMS = s.Time.UnixMilli()
-		w.TimeDT = s.Time.UTC().Format(time.RFC3339Nano)
+		// RFC 3339 has four-digit years; beyond them (a source's bad
+		// clock) only "time" is written, or the JSON would not read back.
+		if y := s.Time.UTC().Year(); y >= 0 && y <= 9999 {
+			w.TimeDT = s.Time.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return json.Marshal(w)
 }
