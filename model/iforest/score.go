@@ -183,9 +183,9 @@ func walkTree(ids *[block]uint32, root uint32, sums []float64, n int, nodes []sn
 	}
 }
 
-// pathSum is the sum over trees of the path length of x (checked) in an
-// axis-parallel forest. It walks block trees at a time, each on its own copy
-// of x, so that it runs the same kernel as scoreRows and gives the same sums.
+// pathSum is the sum over trees of the path length of x (checked). It walks
+// block trees at a time, each on its own copy of x, so that it runs the same
+// kernels as scoreRows and gives the same sums.
 func (f *Forest) pathSum(x []float64) float64 {
 	bp := f.blocks.Get().(*[]float64)
 	xs := *bp
