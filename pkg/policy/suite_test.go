@@ -53,3 +53,13 @@ func TestSuiteErrors(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseInput(f *testing.F) {
+	f.Add([]byte(`{"now":"2026-11-30T10:00:00Z","targets":[{"kind":"Node","name":"n1","relation":"eligible-node"}],"signals":[{"target":"node n1","signal":{"id":"a","time_dt":"2026-11-30T09:59:00Z","severity_id":5}}],"sources":[{"name":"f","status":"stale"}]}`))
+	f.Add([]byte(`{"now":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if in, err := ParseInput(b); err == nil {
+			_, _ = Evaluate(Default(), in)
+		}
+	})
+}
