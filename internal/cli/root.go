@@ -69,6 +69,7 @@ configuration error, 3 runtime error.`,
 		newCorrelateCommand(),
 		newInventoryCommand(),
 		newModelCommand(),
+		newScoreCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
