@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -62,4 +63,15 @@ func FuzzParseInput(f *testing.F) {
 			_, _ = Evaluate(Default(), in)
 		}
 	})
+}
+
+// docs/policy.md shows the default policy as it is.
+func TestDocsShowTheDefaultPolicy(t *testing.T) {
+	b, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "```yaml\n"+DefaultYAML+"```") {
+		t.Error("docs/policy.md does not show pkg/policy/default.yaml as it is: copy it into the section \"The default policy\"")
+	}
 }
