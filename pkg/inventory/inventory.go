@@ -86,11 +86,18 @@ func Load(path string) (*Inventory, error) {
 
 // Parse builds an Inventory from snapshot bytes.
 func Parse(b []byte, file string) (*Inventory, error) {
+	inv := New()
+	if parseFast(b, inv) == nil {
+		sum := sha256.Sum256(b)
+		inv.Digest = "sha256:" + hex.EncodeToString(sum[:])
+		inv.Index()
+		return inv, nil
+	}
 	objs, err := kube.Parse(b, file)
 	if err != nil {
 		return nil, err
 	}
-	inv := New()
+	inv = New()
 	var errs []error
 	for _, o := range objs {
 		if err := inv.add(o); err != nil {

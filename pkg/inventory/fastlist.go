@@ -1,0 +1,299 @@
+package inventory
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	jsoniter "github.com/json-iterator/go"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// The fast path of Parse: a snapshot is usually one JSON List of tens of
+// thousands of items. The generic manifest reader (pkg/kube) validates the
+// whole document, decodes it into raw items, decodes each item's header and
+// then the item again; here the List is walked once by a small scanner that
+// only finds value boundaries, each item's kind is read from its first keys,
+// and the item is decoded once into its typed object by json-iterator (the
+// decoder apimachinery itself used for years; about twice as fast as
+// encoding/json on Kubernetes types). Anything unusual (YAML, a document
+// that is not one List, an item without a kind, a decode error) falls back
+// to the generic path, which names file, line and field in its errors.
+
+var fastJSON = jsoniter.ConfigCompatibleWithStandardLibrary
+
+// errFallback says "use the generic path"; it never reaches a caller.
+var errFallback = fmt.Errorf("inventory: not a plain JSON List")
+
+// parseFast fills inv from a JSON List, or returns errFallback.
+func parseFast(b []byte, inv *Inventory) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errFallback // untrusted input: never panic, let the generic path report
+		}
+	}()
+	s := scanner{b: b}
+	s.ws()
+	if !s.eat('{') {
+		return errFallback
+	}
+	var items []byte
+	kind := ""
+	for first := true; ; first = false {
+		s.ws()
+		if s.eat('}') {
+			break
+		}
+		if !first && !s.eat(',') {
+			return errFallback
+		}
+		s.ws()
+		key, ok := s.str()
+		if !ok {
+			return errFallback
+		}
+		s.ws()
+		if !s.eat(':') {
+			return errFallback
+		}
+		s.ws()
+		start := s.i
+		switch key {
+		case "kind":
+			if kind, ok = s.str(); !ok {
+				return errFallback
+			}
+		default:
+			if !s.value() {
+				return errFallback
+			}
+			if key == "items" {
+				items = b[start:s.i]
+			}
+		}
+	}
+	s.ws()
+	if s.i != len(b) || kind != "List" || len(items) == 0 || items[0] != '[' {
+		return errFallback
+	}
+	it := scanner{b: items, i: 1}
+	for first := true; ; first = false {
+		it.ws()
+		if it.eat(']') {
+			break
+		}
+		if !first && !it.eat(',') {
+			return errFallback
+		}
+		it.ws()
+		start := it.i
+		if it.i >= len(items) || items[it.i] != '{' || !it.value() {
+			return errFallback
+		}
+		item := items[start:it.i]
+		k := itemKind(item)
+		if k == "" || strings.HasSuffix(k, "List") {
+			return errFallback
+		}
+		if err := inv.addJSON(k, item); err != nil {
+			return errFallback
+		}
+	}
+	it.ws()
+	if it.i != len(items) {
+		return errFallback
+	}
+	return nil
+}
+
+// addJSON decodes one item of a known kind, or counts it as skipped.
+func (inv *Inventory) addJSON(kind string, item []byte) error {
+	switch kind {
+	case "Namespace":
+		v := new(corev1.Namespace)
+		if err := fastJSON.Unmarshal(item, v); err != nil {
+			return err
+		}
+		inv.Namespaces[v.Name] = v
+	case "Node":
+		v := new(corev1.Node)
+		if err := fastJSON.Unmarshal(item, v); err != nil {
+			return err
+		}
+		inv.Nodes[v.Name] = v
+	case "Pod":
+		return fastInto(item, &inv.Pods)
+	case "ReplicaSet":
+		return fastInto(item, &inv.ReplicaSets)
+	case "Deployment":
+		return fastInto(item, &inv.Deployments)
+	case "StatefulSet":
+		return fastInto(item, &inv.StatefulSets)
+	case "DaemonSet":
+		return fastInto(item, &inv.DaemonSets)
+	case "Job":
+		return fastInto(item, &inv.Jobs)
+	case "CronJob":
+		return fastInto(item, &inv.CronJobs)
+	case "Service":
+		return fastInto(item, &inv.Services)
+	case "Ingress":
+		return fastInto(item, &inv.Ingresses)
+	case "ServiceAccount":
+		return fastInto(item, &inv.ServiceAccounts)
+	default:
+		inv.Skipped[kind]++
+	}
+	return nil
+}
+
+func fastInto[T any](item []byte, dst *[]*T) error {
+	v := new(T)
+	if err := fastJSON.Unmarshal(item, v); err != nil {
+		return err
+	}
+	*dst = append(*dst, v)
+	return nil
+}
+
+// itemKind reads "kind" among the first keys of an object (both
+// `kubectl get -o json` and WriteList put apiVersion and kind first); it
+// gives up after a few keys, and then the caller falls back.
+func itemKind(item []byte) string {
+	s := scanner{b: item, i: 1}
+	for n := 0; n < 4; n++ {
+		s.ws()
+		if n > 0 && !s.eat(',') {
+			return ""
+		}
+		s.ws()
+		key, ok := s.str()
+		if !ok {
+			return ""
+		}
+		s.ws()
+		if !s.eat(':') {
+			return ""
+		}
+		s.ws()
+		if key == "kind" {
+			k, ok := s.str()
+			if !ok {
+				return ""
+			}
+			return k
+		}
+		if !s.value() {
+			return ""
+		}
+	}
+	return ""
+}
+
+// scanner finds JSON value boundaries; it does not validate what is inside
+// strings or numbers (the typed decode does).
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) eat(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes (keys and kinds have none); a string
+// with a backslash is refused.
+func (s *scanner) str() (string, bool) {
+	if !s.eat('"') {
+		return "", false
+	}
+	j := bytes.IndexByte(s.b[s.i:], '"')
+	if j < 0 {
+		return "", false
+	}
+	v := s.b[s.i : s.i+j]
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return "", false
+	}
+	s.i += j + 1
+	return string(v), true
+}
+
+// value skips one value: an object or array by depth, a string, or a
+// literal up to the next delimiter.
+func (s *scanner) value() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch s.b[s.i] {
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			c := s.b[s.i]
+			switch c {
+			case '"':
+				if !s.skipString() {
+					return false
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return true
+				}
+			}
+			s.i++
+		}
+		return false
+	case '"':
+		return s.skipString()
+	default:
+		start := s.i
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return s.i > start
+			}
+			s.i++
+		}
+		return s.i > start
+	}
+}
+
+// skipString moves past a string that starts at s.i, honouring escapes.
+func (s *scanner) skipString() bool {
+	s.i++ // opening quote
+	for {
+		j := bytes.IndexAny(s.b[s.i:], "\"\\")
+		if j < 0 {
+			return false
+		}
+		s.i += j
+		if s.b[s.i] == '"' {
+			s.i++
+			return true
+		}
+		s.i += 2 // a backslash and the escaped byte
+		if s.i > len(s.b) {
+			return false
+		}
+	}
+}
