@@ -24,6 +24,7 @@ type gateFlags struct {
 	telemetry                                 []string
 	maxAge                                    time.Duration
 	environment, breakGlass, record           string
+	evidence                                  evidenceFlags
 }
 
 func newGateCommand() *cobra.Command {
@@ -49,6 +50,10 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 			if err != nil {
 				return tasks.Usage(err)
 			}
+			sign, err := f.evidence.check()
+			if err != nil {
+				return err
+			}
 			var in policy.Input
 			d, err := gate.Run(p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: gate.ScoreModel, Input: func(x policy.Input) { in = x }})
 			if err != nil {
@@ -61,6 +66,9 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 			}
 			if err := w(cmd.OutOrStdout(), d); err != nil {
 				return fmt.Errorf("write report: %w", err)
+			}
+			if err := f.evidence.write(cmd, d, sign); err != nil {
+				return err
 			}
 			if d.Verdict == policy.Block && d.Enforced {
 				return &ExitError{Code: ExitBlock, Silent: true}
@@ -78,6 +86,7 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 	fl.StringVar(&f.namespace, "namespace", "", "namespace for manifests that name none (default \"default\")")
 	fl.StringVar(&f.cluster, "cluster", "", "cluster the release goes to; signals naming another cluster are ignored")
 	fl.StringVar(&f.mode, "mode", "", "enforce or shadow (default enforce)")
+	f.evidence.register(fl)
 	fl.StringVarP(&f.output, "output", "o", "", "report format: text, json or markdown (default text)")
 	fl.StringVar(&f.now, "now", "", "evaluate as of this RFC 3339 time (default: now)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "maximum age of every source without its own (default 15m)")

@@ -70,6 +70,9 @@ configuration error, 3 runtime error.`,
 		newInventoryCommand(),
 		newModelCommand(),
 		newScoreCommand(),
+		newAttestCommand(),
+		newVerifyCommand(),
+		newAuditCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
