@@ -10,7 +10,7 @@ import (
 )
 
 func TestNames(t *testing.T) {
-	if len(Names) != 10 {
+	if len(Names) != 21 {
 		t.Errorf("%d names; a change of schema must be deliberate (models record it)", len(Names))
 	}
 	seen := map[string]bool{}
@@ -63,11 +63,12 @@ func TestVectors(t *testing.T) {
 	// Worked out by hand from the signals above, feature by feature (see
 	// the comments on Names).
 	want := [][]float64{
-		//  signals sev_max medium high rules procs process network api exec
-		0: {3, 5, 1, 2, 2, 2, 2, 0, 0, 0}, // 0, 1, 2; 3 heartbeat, 4 too old, 5 in the future
-		1: {5, 4, 1, 1, 3, 1, 1, 1, 2, 2}, // 0, 6, 7, 8 (Other: no severity), 9; 10 too old
-		2: {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, // nothing matched
-		3: {1, 6, 0, 1, 1, 0, 0, 0, 0, 0}, // exec outside audit is not exec_into_pod
+		//  signals sev_max medium high rules procs process network api exec |
+		//  low alerts vulns binaries new_binaries outbound dests world rbac breaches excess
+		0: {3, 5, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0}, // 0, 1, 2; 3 heartbeat, 4 too old, 5 in the future
+		1: {5, 4, 1, 1, 3, 1, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, // 0, 6, 7, 8 (Other: no severity), 9; 10 too old
+		2: {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, // nothing matched
+		3: {1, 6, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, // exec outside audit is not exec_into_pod
 	}
 	got := Vectors(targets, sigs, matches, now, window)
 	if len(got) != len(targets) {
