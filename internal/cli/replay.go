@@ -37,8 +37,11 @@ differs), 2 on a usage error.`,
 			out := cmd.OutOrStdout()
 			d := res.Replayed
 			if res.Same() {
-				_, err := fmt.Fprintf(out, "replay: the same decision\n  decision %s: %s with %d reasons\n  %s\n", d.DecisionID, d.Verdict, len(d.Reasons), d.Summary)
-				return err
+				fmt.Fprintf(out, "replay: the same decision\n  decision %s: %s with %d reasons\n", d.DecisionID, d.Verdict, len(d.Reasons))
+				for _, r := range d.Reasons {
+					fmt.Fprintf(out, "  - [%s] %s\n", r.Rule, r.Message)
+				}
+				return nil
 			}
 			fmt.Fprintf(out, "replay: a different decision (recorded %s, replayed %s)\n", res.Recorded.DecisionID, d.DecisionID)
 			for _, x := range res.Differences {

@@ -120,8 +120,9 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 		target       *correlate.Target
 	}
 	type group struct {
-		k key
-		s *sigItem
+		k   key
+		s   *sigItem
+		tid string
 	}
 	idx := make(map[key]int, n/4+1)
 	var groups []group
@@ -142,7 +143,7 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 			continue
 		}
 		idx[k] = len(groups)
-		groups = append(groups, group{k, s})
+		groups = append(groups, group{k, s, s.target.ID()})
 	}
 	sort.Slice(groups, func(i, j int) bool {
 		a, b := groups[i].s, groups[j].s
@@ -156,7 +157,7 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 		if ki.rule != kj.rule {
 			return ki.rule < kj.rule
 		}
-		return ki.target.ID() < kj.target.ID()
+		return groups[i].tid < groups[j].tid
 	})
 	out := make([]ref.Val, len(groups))
 	objs := make([]object, len(groups))

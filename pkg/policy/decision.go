@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -226,8 +228,14 @@ func Evaluate(p *Policy, in Input) (Decision, error) {
 		byName[t.String()] = i
 		byName[t.ID()] = i
 	}
-	items := make([]sigItem, 0, len(in.Signals))
-	var line []byte
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		clear(sc.items) // hold no input alive in the pool
+		clear(sc.objs)
+		scratchPool.Put(sc)
+	}()
+	items := sc.items[:0]
+	line := sc.line[:0]
 	h := sha256.New()
 	window := time.Duration(p.Window)
 	for i := range in.Signals {
@@ -241,9 +249,19 @@ func Evaluate(p *Policy, in Input) (Decision, error) {
 			continue
 		}
 		items = append(items, sigItem{sig: &m.Signal, target: &d.Targets[ti], via: m.Via, now: &d.Time})
-		line = append(append(append(append(append(append(line[:0], m.Signal.ID...), ' '), d.Targets[ti].ID()...), ' '), m.Via...), '\n')
-		h.Write(line)
+		line = append(line, m.Signal.ID...)
+		line = append(line, 0)
+		line = strconv.AppendInt(line, int64(ti), 10)
+		line = append(line, 0)
+		line = append(line, m.Via...)
+		line = append(line, '\n')
+		if len(line) > 4096 {
+			h.Write(line)
+			line = line[:0]
+		}
 	}
+	h.Write(line)
+	sc.items, sc.line = items, line
 	d.Inputs["signals"] = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	if in.BreakGlass != nil {
 		if err := in.BreakGlass.Check(d.Time); err != nil {
@@ -254,7 +272,7 @@ func Evaluate(p *Policy, in Input) (Decision, error) {
 		return Decision{}, fmt.Errorf("policy input: %w", err)
 	}
 
-	v := newVars(p, &d, items)
+	v := newVars(p, &d, items, sc)
 	var warns []Reason
 	for _, r := range p.compiled {
 		v.budget.used = 0
@@ -349,6 +367,16 @@ func failModes(sources []SourceStatus, block, warn []Reason) ([]Reason, []Reason
 	return append(extra, block...), warn
 }
 
+// scratch holds one evaluation's large buffers, reused across evaluations:
+// nothing in a Decision points into them.
+type scratch struct {
+	items []sigItem
+	objs  []object
+	line  []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // eval runs one rule.
 func (r *compiledRule) eval(v *vars) ([]Reason, error) {
 	act := &activation{vars: v}
@@ -416,11 +444,15 @@ func (r *compiledRule) reason(act *activation) (Reason, error) {
 }
 
 // newVars builds the values the rules read.
-func newVars(p *Policy, d *Decision, items []sigItem) *vars {
+func newVars(p *Policy, d *Decision, items []sigItem, sc *scratch) *vars {
 	ad := types.DefaultTypeAdapter
 	b := &budget{limit: p.CostLimit}
 	v := &vars{now: types.Timestamp{Time: d.Time}, environment: types.String(d.Environment), mode: types.String(string(d.Mode)), budget: b}
-	objs := make([]object, len(items)+len(d.Targets)+len(d.Sources)+len(d.Risk.Contributions))
+	n := len(items) + len(d.Targets) + len(d.Sources) + len(d.Risk.Contributions)
+	if cap(sc.objs) < n {
+		sc.objs = make([]object, n)
+	}
+	objs := sc.objs[:n]
 	take := func(n int) []object {
 		o := objs[:n:n]
 		objs = objs[n:]

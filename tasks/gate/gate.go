@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -321,17 +322,20 @@ func digestPath(path string) string {
 		}
 		return digest(b)
 	}
-	entries, _ := os.ReadDir(path)
+	// The whole tree, as release.Load reads it: a change in a subfolder
+	// changes the digest.
 	var names []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			names = append(names, e.Name())
+	_ = filepath.WalkDir(path, func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			rel, _ := filepath.Rel(path, p)
+			names = append(names, filepath.ToSlash(rel))
 		}
-	}
+		return nil
+	})
 	sort.Strings(names)
 	h := sha256.New()
 	for _, n := range names {
-		b, _ := os.ReadFile(path + "/" + n)
+		b, _ := os.ReadFile(filepath.Join(path, n))
 		fmt.Fprintf(h, "%s %s\n", n, digest(b))
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
