@@ -178,9 +178,11 @@ type builder struct {
 	inv  *inventory.Inventory
 	opt  options
 	byID map[string]*Target
-	// replaced holds "ns/name" of every replaced pod, so that a pod is
+	// replaced maps every replaced pod to its target, so that a pod is
 	// never also listed as its own neighbour.
-	replaced map[string]bool
+	replaced map[*corev1.Pod]*Target
+	// labelIdx: "ns\x00key" -> label value -> pods, built on demand.
+	labelIdx map[string]map[string][]*corev1.Pod
 
 	// Nodes, indexed like nodes.
 	nodes    []*corev1.Node
@@ -205,7 +207,7 @@ type pin struct {
 func newBuilder(inv *inventory.Inventory, o options) *builder {
 	names := inv.NodeNames()
 	b := &builder{
-		inv: inv, opt: o, byID: map[string]*Target{}, replaced: map[string]bool{},
+		inv: inv, opt: o, byID: map[string]*Target{}, replaced: map[*corev1.Pod]*Target{}, labelIdx: map[string]map[string][]*corev1.Pod{},
 		nodes: make([]*corev1.Node, len(names)), nodeIdx: make(map[string]int, len(names)),
 		current: make([]*nodeUse, len(names)), sigByKey: map[string]*signature{},
 	}
@@ -256,8 +258,7 @@ func (b *builder) workload(i int, w release.Workload) error {
 		return err
 	}
 	for _, p := range replaced {
-		b.replaced[p.Namespace+"/"+p.Name] = true
-		b.add(Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: ReplacedPod,
+		b.replaced[p] = b.add(Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: ReplacedPod,
 			Reason: "running pod of " + ref + " that the release replaces", Sensitivity: b.opt.sensitivity.Of(p.Labels, p.Annotations)}, ref)
 		if ni, ok := b.nodeIdx[p.Spec.NodeName]; ok {
 			u := b.current[ni]
@@ -357,15 +358,13 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 		b.add(Target{Kind: "Service", Name: svc.Name, Namespace: svc.Namespace, Relation: NetworkNeighbour,
 			Reason:      "selects the pods of " + ref,
 			Sensitivity: b.opt.sensitivity.Of(svc.Labels, svc.Annotations), Exposure: exp}, ref)
-		for _, p := range b.inv.PodsInNamespace(w.Namespace) {
+		for _, p := range b.podsWithLabels(w.Namespace, svc.Spec.Selector) {
 			if !live(p) || !sel.Matches(klabels.Set(p.Labels)) {
 				continue
 			}
-			if b.replaced[p.Namespace+"/"+p.Name] {
+			if t := b.replaced[p]; t != nil {
 				// Replaced pods behind an exposed Service are exposed too.
-				if t := b.byID["Pod/"+p.Namespace+"/"+p.Name]; t != nil && len(exp) > 0 {
-					t.Exposure = mergeExposure(t.Exposure, exp)
-				}
+				t.Exposure = mergeExposure(t.Exposure, exp)
 				continue
 			}
 			pt := b.add(Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: NetworkNeighbour,
@@ -374,6 +373,30 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 			pt.Exposure = mergeExposure(pt.Exposure, exp)
 		}
 	}
+}
+
+// podsWithLabels returns the pods of ns that carry the rarest of sel's
+// labels: a superset of the pods sel selects, from an index built once per
+// namespace and key.
+func (b *builder) podsWithLabels(ns string, sel map[string]string) []*corev1.Pod {
+	var best []*corev1.Pod
+	first := true
+	for k, v := range sel {
+		idx := b.labelIdx[ns+"\x00"+k]
+		if idx == nil {
+			idx = map[string][]*corev1.Pod{}
+			for _, p := range b.inv.PodsInNamespace(ns) {
+				if lv, ok := p.Labels[k]; ok {
+					idx[lv] = append(idx[lv], p)
+				}
+			}
+			b.labelIdx[ns+"\x00"+k] = idx
+		}
+		if c := idx[v]; first || len(c) < len(best) {
+			best, first = c, false
+		}
+	}
+	return best
 }
 
 // exposure lists how svc is reachable from outside the cluster.
