@@ -78,7 +78,11 @@ func Sign(st *Statement, key ed25519.PrivateKey) (*Envelope, error) {
 	return &Envelope{
 		PayloadType: PayloadType,
 		Payload:     payload,
-		Signatures:  []Signature{{KeyID: KeyID(key.Public().(ed25519.PublicKey)), Sig: sig}},
+		// keyid stays empty, as cosign leaves it: DSSE verifiers (the
+		// reference implementation, sigstore's, so cosign's and Kyverno's)
+		// skip a signature whose keyid differs from the one they derive
+		// for their key, and each derives it its own way.
+		Signatures: []Signature{{Sig: sig}},
 	}, nil
 }
 
