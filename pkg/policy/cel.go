@@ -120,8 +120,10 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 		target       *correlate.Target
 	}
 	type group struct {
-		k   key
+		sev int       // sort keys, kept beside the signal: comparing them
+		t   time.Time // needs no pointer chasing
 		s   *sigItem
+		k   key
 		tid string
 	}
 	idx := make(map[key]int, n/4+1)
@@ -137,20 +139,23 @@ func worstPerRuleTarget(l ref.Val) ref.Val {
 		}
 		k := key{s.sig.Source.Name, s.sig.Rule, s.target}
 		if j, ok := idx[k]; ok {
-			if worse(s, groups[j].s) {
-				groups[j].s = s
+			if g := &groups[j]; worse(s, g.s) {
+				g.s, g.sev, g.t = s, int(s.sig.Severity), s.sig.Time
 			}
 			continue
 		}
 		idx[k] = len(groups)
-		groups = append(groups, group{k, s, s.target.ID()})
+		groups = append(groups, group{int(s.sig.Severity), s.sig.Time, s, k, s.target.ID()})
 	}
 	sort.Slice(groups, func(i, j int) bool {
-		a, b := groups[i].s, groups[j].s
-		if a.sig.Severity != b.sig.Severity || !a.sig.Time.Equal(b.sig.Time) {
-			return worse(a, b)
+		gi, gj := &groups[i], &groups[j]
+		if gi.sev != gj.sev {
+			return gi.sev > gj.sev
 		}
-		ki, kj := groups[i].k, groups[j].k
+		if !gi.t.Equal(gj.t) {
+			return gi.t.After(gj.t)
+		}
+		ki, kj := gi.k, gj.k
 		if ki.source != kj.source {
 			return ki.source < kj.source
 		}
