@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pulsegate/pulsegate/model/iforest"
-	"github.com/pulsegate/pulsegate/model/internal/synth"
+	"github.com/pulsegate/pulsegate/model/synth"
 	"github.com/pulsegate/pulsegate/pkg/feature"
 )
 
