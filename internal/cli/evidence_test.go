@@ -205,3 +205,29 @@ func TestAttestPush(t *testing.T) {
 		t.Fatal("attest without --key: want exit 2")
 	}
 }
+
+// TestAuditBreakGlass checks that an override is in the audit record.
+func TestAuditBreakGlass(t *testing.T) {
+	dir := t.TempDir()
+	bg := filepath.Join(dir, "bg.yaml")
+	os.WriteFile(bg, []byte("who: alice@example.com\nwhy: roll back the bad release during INC-4411\nticket: INC-4411\nexpires: 2026-11-30T12:00:00Z\n"), 0o644)
+	log := filepath.Join(dir, "audit.log")
+	code, _, errOut := execute("gate", "--config", demoDir+"/pulsegate.yaml", "--release", demoDir+"/releases/payments-api.yaml",
+		"--break-glass-file", bg, "--audit-log", log)
+	if code != 0 {
+		t.Fatalf("gate with break-glass: exit %d %s", code, errOut)
+	}
+	b, _ := os.ReadFile(log)
+	var rec struct {
+		Verdict    string `json:"verdict"`
+		BreakGlass struct {
+			Who, Ticket string
+		} `json:"break_glass"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Verdict != "proceed" || rec.BreakGlass.Who != "alice@example.com" || rec.BreakGlass.Ticket != "INC-4411" {
+		t.Fatalf("audit record %s", b)
+	}
+}
