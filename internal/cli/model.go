@@ -48,6 +48,6 @@ own labelled data.`,
 	ev.Flags().IntVar(&opt.Trees, "trees", 100, "trees per forest")
 	ev.Flags().IntVar(&opt.MaxSamples, "max-samples", 256, "subsample size per tree (lowered to the row count)")
 	ev.Flags().BoolVar(&opt.Extended, "extended", false, "extended isolation forest (hyperplane splits)")
-	c.AddCommand(ev)
+	c.AddCommand(ev, newModelShowCommand(), newModelRollbackCommand())
 	return c
 }

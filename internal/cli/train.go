@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulsegate/pulsegate/model"
+	"github.com/pulsegate/pulsegate/model/iforest"
 	"github.com/pulsegate/pulsegate/pkg/config"
+	"github.com/pulsegate/pulsegate/pkg/feature"
 	"github.com/pulsegate/pulsegate/pkg/signal"
 	"github.com/pulsegate/pulsegate/pkg/source/builtin"
 	"github.com/pulsegate/pulsegate/tasks"
@@ -181,4 +183,68 @@ func writeTrainResults(dir string, r *train.Result) error {
 		}
 	}
 	return nil
+}
+
+func newModelShowCommand() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "show --model PATH",
+		Short: "Print a saved model's checksum, schema, parameters and training metadata as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := model.LoadFile(path)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return tasks.Usage(fmt.Errorf("--model: %w", err))
+				}
+				return err
+			}
+			md := m.Metadata()
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(struct {
+				Checksum       string             `json:"checksum"`
+				Features       []string           `json:"features"`
+				SchemaMatches  bool               `json:"schema_matches_this_build"`
+				Trees          int                `json:"trees"`
+				MaxSamples     int                `json:"max_samples"`
+				HeightLimit    int                `json:"height_limit"`
+				Seed           uint64             `json:"seed"`
+				Extended       bool               `json:"extended"`
+				Rows           int                `json:"training_rows"`
+				Window         any                `json:"data_window"`
+				ScoreQuantiles []iforest.Quantile `json:"score_quantiles"`
+			}{m.Checksum(), md.Features, m.CheckFeatures(feature.Names) == nil, md.Trees, md.MaxSamples, md.HeightLimit, md.Seed, md.Extended, md.Rows, md.Window, md.ScoreQuantiles})
+		},
+	}
+	c.Flags().StringVar(&path, "model", "", "the model file (required)")
+	_ = c.MarkFlagRequired("model")
+	return c
+}
+
+func newModelRollbackCommand() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "rollback --model PATH",
+		Short: "Swap the model with the one 'pulsegate train' kept as PATH.prev (a second rollback undoes the first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := model.Rollback(path); err != nil {
+				if strings.Contains(err.Error(), "no previous model") {
+					return tasks.Usage(err)
+				}
+				return err
+			}
+			m, err := model.LoadFile(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ROLLED BACK: %s is now model %s (data window %s to %s); the replaced one is kept at %s\n",
+				path, m.Checksum(), m.Metadata().Window.Start, m.Metadata().Window.End, path+model.PrevSuffix)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&path, "model", "", "the installed model file (required)")
+	_ = c.MarkFlagRequired("model")
+	return c
 }
