@@ -561,15 +561,15 @@ var signalKind = func() *kind {
 	k.field("name", "the rule, or the title when there is no rule", s(func(i *sigItem) ref.Val { return str(title(i.sig)) }))
 	k.field("cves", "CVE ids (list of strings)", s(func(i *sigItem) ref.Val { return types.NewStringList(types.DefaultTypeAdapter, i.sig.CVEs) }))
 	k.field("attrs", "the bounded attribute map (map of strings)", s(func(i *sigItem) ref.Val {
-		return types.NewStringStringMap(types.DefaultTypeAdapter, i.sig.Attrs)
+		return ordered{types.NewStringStringMap(types.DefaultTypeAdapter, i.sig.Attrs)}
 	}))
 	k.field("asset", "what it is about: cluster, node, namespace, workload_kind, workload, pod, container, container_id, image, image_digest, cloud_resource, resource (map of strings; empty when unknown)", s(func(i *sigItem) ref.Val {
 		a := i.sig.Asset
-		return types.NewStringStringMap(types.DefaultTypeAdapter, map[string]string{
+		return ordered{types.NewStringStringMap(types.DefaultTypeAdapter, map[string]string{
 			"cluster": a.Cluster, "node": a.Node, "namespace": a.Namespace, "workload_kind": a.WorkloadKind, "workload": a.Workload,
 			"pod": a.Pod, "container": a.Container, "container_id": a.ContainerID, "image": a.Image, "image_digest": a.ImageDigest,
 			"cloud_resource": a.CloudResource, "resource": a.Resource,
-		})
+		})}
 	}))
 	k.field("raw", "FILE:LINE of the raw record, or its own id", s(func(i *sigItem) ref.Val { return str(rawRef(i.sig)) }))
 	k.field("target", `the target it concerns ("node ip-10-0-2-22")`, s(func(i *sigItem) ref.Val { return str(i.target.String()) }))
@@ -705,3 +705,78 @@ func (a *activation) ResolveName(name string) (any, bool) {
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
+
+// ordered is a CEL map that iterates its keys in sorted order, so that a
+// rule iterating a map (params, attrs, asset, release) is deterministic:
+// cel-go iterates Go maps in Go's random order.
+type ordered struct {
+	traits.Mapper
+}
+
+// Iterator lists the keys in order: strings before other types, each
+// sorted by value.
+func (o ordered) Iterator() traits.Iterator {
+	var keys []ref.Val
+	it := o.Mapper.Iterator()
+	for it.HasNext() == types.True {
+		keys = append(keys, it.Next())
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		sa, oka := a.(types.String)
+		sb, okb := b.(types.String)
+		switch {
+		case oka && okb:
+			return sa < sb
+		case oka != okb:
+			return oka
+		}
+		return fmt.Sprint(a.Value()) < fmt.Sprint(b.Value())
+	})
+	return &keyIter{keys: keys}
+}
+
+type keyIter struct {
+	keys []ref.Val
+	i    int
+}
+
+func (it *keyIter) ConvertToNative(t reflect.Type) (any, error) {
+	return nil, fmt.Errorf("an iterator cannot become a %v", t)
+}
+func (it *keyIter) ConvertToType(ref.Type) ref.Val { return types.NewErr("an iterator has no type") }
+func (it *keyIter) Equal(ref.Val) ref.Val          { return types.False }
+func (it *keyIter) Type() ref.Type                 { return types.IteratorType }
+func (it *keyIter) Value() any                     { return it.keys }
+func (it *keyIter) HasNext() ref.Val               { return types.Bool(it.i < len(it.keys)) }
+func (it *keyIter) Next() ref.Val {
+	if it.i >= len(it.keys) {
+		return nil
+	}
+	it.i++
+	return it.keys[it.i-1]
+}
+
+// value converts YAML- or JSON-shaped Go values into CEL values whose maps
+// iterate in order, however deep.
+func value(v any) ref.Val {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[ref.Val]ref.Val, len(x))
+		for k, e := range x {
+			m[types.String(k)] = value(e)
+		}
+		return ordered{types.NewRefValMap(types.DefaultTypeAdapter, m)}
+	case map[string]string:
+		return ordered{types.NewStringStringMap(types.DefaultTypeAdapter, x)}
+	case []any:
+		l := make([]ref.Val, len(x))
+		for i, e := range x {
+			l[i] = value(e)
+		}
+		return types.NewRefValList(types.DefaultTypeAdapter, l)
+	case ref.Val:
+		return x
+	}
+	return types.DefaultTypeAdapter.NativeToValue(v)
+}

@@ -477,12 +477,12 @@ func newVars(p *Policy, d *Decision, items []sigItem, sc *scratch) *vars {
 	for i := range d.Risk.Contributions {
 		cs[i] = object{kind: contributionKind, x: &d.Risk.Contributions[i]}
 	}
-	v.risk = types.NewRefValMap(ad, map[ref.Val]ref.Val{
+	v.risk = ordered{types.NewRefValMap(ad, map[ref.Val]ref.Val{
 		types.String("score"):         types.Double(d.Risk.Score),
 		types.String("threshold"):     types.Double(d.Risk.Threshold),
 		types.String("contributions"): newList(b, cs),
-	})
-	v.anomaly = ad.NativeToValue(map[string]any{"ran": d.Anomaly.Ran, "score": d.Anomaly.Score, "model_digest": d.Anomaly.ModelDigest, "detail": d.Anomaly.Detail})
+	})}
+	v.anomaly = value(map[string]any{"ran": d.Anomaly.Ran, "score": d.Anomaly.Score, "model_digest": d.Anomaly.ModelDigest, "detail": d.Anomaly.Detail})
 	images := make([]any, len(d.Release.Images))
 	for i, im := range d.Release.Images {
 		images[i] = map[string]any{"ref": im.Ref, "repo": im.Repo, "tag": im.Tag, "digest": im.Digest}
@@ -491,8 +491,8 @@ func newVars(p *Policy, d *Decision, items []sigItem, sc *scratch) *vars {
 	for i, w := range d.Release.Workloads {
 		wl[i] = w
 	}
-	v.release = ad.NativeToValue(map[string]any{"cluster": d.Release.Cluster, "workloads": wl, "images": images})
-	v.params = ad.NativeToValue(p.Params)
+	v.release = value(map[string]any{"cluster": d.Release.Cluster, "workloads": wl, "images": images})
+	v.params = value(p.Params)
 	return v
 }
 

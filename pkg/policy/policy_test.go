@@ -467,3 +467,27 @@ func TestInputJSONRoundTrip(t *testing.T) {
 }
 
 var _ = errors.New
+
+// Iterating a map (params, attrs) gives its keys in order, every time.
+func TestMapIterationOrder(t *testing.T) {
+	p, err := Parse([]byte(`
+name: t
+params: {owners: {zeta: 1, alpha: 2, mike: 3, bravo: 4, yankee: 5, kilo: 6, echo: 7}}
+rules:
+  - name: keys
+    verdict: warn
+    expression: "true"
+    message: '{{params.owners.map(k, k).join(",")}} {{signals.map(s, s.attrs.map(k, k).join(",")).join(";")}}'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sig(signal.SeverityLow, time.Minute)
+	s.Attrs = map[string]string{"user": "a", "verb": "b", "code": "c", "image": "d", "pid": "e"}
+	for i := 0; i < 20; i++ {
+		d := eval(t, p, input(s))
+		if want := "alpha,bravo,echo,kilo,mike,yankee,zeta code,image,pid,user,verb"; len(d.Warnings) != 1 || d.Warnings[0] != want {
+			t.Fatalf("warnings %q, want %q", d.Warnings, want)
+		}
+	}
+}
