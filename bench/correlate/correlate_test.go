@@ -53,9 +53,18 @@ func get(b *testing.B, name string, s Shape) *fixture {
 	}
 	inv := Cluster(s)
 	f := &fixture{inv: inv, rel: Release(inv, s)}
-	f.snapshot = Snapshot(inv)
 	fixtures[name] = f
 	return f
+}
+
+// snapshot writes f's inventory once, on first use.
+func (f *fixture) snap() []byte {
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if f.snapshot == nil {
+		f.snapshot = Snapshot(f.inv)
+	}
+	return f.snapshot
 }
 
 // cpu reports the CPU time per op beside the wall clock: on a shared
@@ -99,6 +108,7 @@ func BenchmarkCorrelate(b *testing.B) {
 func BenchmarkLoadSnapshot(b *testing.B) {
 	for _, sh := range shapes {
 		f := get(b, sh.name, sh.s)
+		f.snap()
 		b.Run(sh.name+"/impl=pulsegate", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(f.snapshot)))

@@ -181,8 +181,6 @@ type builder struct {
 	// replaced maps every replaced pod to its target, so that a pod is
 	// never also listed as its own neighbour.
 	replaced map[*corev1.Pod]*Target
-	// labelIdx: "ns\x00key" -> label value -> pods, built on demand.
-	labelIdx map[string]map[string][]*corev1.Pod
 
 	// Nodes, indexed like nodes.
 	nodes    []*corev1.Node
@@ -207,7 +205,7 @@ type pin struct {
 func newBuilder(inv *inventory.Inventory, o options) *builder {
 	names := inv.NodeNames()
 	b := &builder{
-		inv: inv, opt: o, byID: map[string]*Target{}, replaced: map[*corev1.Pod]*Target{}, labelIdx: map[string]map[string][]*corev1.Pod{},
+		inv: inv, opt: o, byID: map[string]*Target{}, replaced: map[*corev1.Pod]*Target{},
 		nodes: make([]*corev1.Node, len(names)), nodeIdx: make(map[string]int, len(names)),
 		current: make([]*nodeUse, len(names)), sigByKey: map[string]*signature{},
 	}
@@ -376,23 +374,12 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 }
 
 // podsWithLabels returns the pods of ns that carry the rarest of sel's
-// labels: a superset of the pods sel selects, from an index built once per
-// namespace and key.
+// labels: a superset of the pods sel selects.
 func (b *builder) podsWithLabels(ns string, sel map[string]string) []*corev1.Pod {
 	var best []*corev1.Pod
 	first := true
 	for k, v := range sel {
-		idx := b.labelIdx[ns+"\x00"+k]
-		if idx == nil {
-			idx = map[string][]*corev1.Pod{}
-			for _, p := range b.inv.PodsInNamespace(ns) {
-				if lv, ok := p.Labels[k]; ok {
-					idx[lv] = append(idx[lv], p)
-				}
-			}
-			b.labelIdx[ns+"\x00"+k] = idx
-		}
-		if c := idx[v]; first || len(c) < len(best) {
+		if c := b.inv.PodsWithLabel(ns, k, v); first || len(c) < len(best) {
 			best, first = c, false
 		}
 	}

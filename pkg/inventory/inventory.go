@@ -55,6 +55,7 @@ type Inventory struct {
 	svcByNS    map[string][]*corev1.Service
 	saByKey    map[string]*corev1.ServiceAccount
 	ingBySvc   map[string][]*networkingv1.Ingress
+	podsByLbl  map[string][]*corev1.Pod // "ns\x00key\x00value"
 }
 
 // ControllerPods are the pods of one top-level controller in a namespace,
@@ -186,6 +187,7 @@ func (inv *Inventory) Index() {
 	inv.podByKey = make(map[string]*corev1.Pod, len(inv.Pods))
 	inv.podByCID = make(map[string]*corev1.Pod, 2*len(inv.Pods))
 	inv.ctrlsByNS = map[string][]*ControllerPods{}
+	inv.podsByLbl = make(map[string][]*corev1.Pod, len(inv.Pods))
 	sort.SliceStable(inv.Pods, func(i, j int) bool {
 		a, b := inv.Pods[i], inv.Pods[j]
 		if a.Namespace != b.Namespace {
@@ -209,6 +211,10 @@ func (inv *Inventory) Index() {
 					}
 				}
 			}
+		}
+		for k, v := range p.Labels {
+			lk := p.Namespace + "\x00" + k + "\x00" + v
+			inv.podsByLbl[lk] = append(inv.podsByLbl[lk], p)
 		}
 		kind, name := inv.Controller(p)
 		ck := p.Namespace + "/" + kind + "/" + name
@@ -280,6 +286,12 @@ func IngressServices(ing *networkingv1.Ingress) []string {
 // Controllers returns the top-level controllers of the pods in ns, with
 // their pods, sorted by kind and name.
 func (inv *Inventory) Controllers(ns string) []*ControllerPods { return inv.ctrlsByNS[ns] }
+
+// PodsWithLabel returns the pods of ns whose label key has value, sorted by
+// name.
+func (inv *Inventory) PodsWithLabel(ns, key, value string) []*corev1.Pod {
+	return inv.podsByLbl[ns+"\x00"+key+"\x00"+value]
+}
 
 // ServicesInNamespace returns the Services of ns, sorted by name.
 func (inv *Inventory) ServicesInNamespace(ns string) []*corev1.Service { return inv.svcByNS[ns] }
