@@ -185,3 +185,15 @@ func TestPolicyCommands(t *testing.T) {
 		t.Errorf("check bad: exit %d\n%s", code, out)
 	}
 }
+
+// decide writes the same evidence as gate: result files for Tekton and Argo.
+func TestDecideResults(t *testing.T) {
+	dir := t.TempDir()
+	code, out := run(t, "decide", "--input", "../../examples/policy/inputs/payments-api.json", "--results-dir", dir)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "verdict")); err != nil || strings.TrimSpace(string(b)) != "block" {
+		t.Errorf("verdict file: %q %v", b, err)
+	}
+}
