@@ -17,14 +17,25 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/feature"
 	"github.com/pulsegate/pulsegate/pkg/signal"
 	"github.com/pulsegate/pulsegate/pkg/source/builtin"
+	"github.com/pulsegate/pulsegate/pkg/store"
 	"github.com/pulsegate/pulsegate/tasks"
 	"github.com/pulsegate/pulsegate/tasks/gate"
 	"github.com/pulsegate/pulsegate/tasks/train"
 )
 
-// storeReader reads a pulsegate store for `train --store`; nil when the
-// build has no store.
-var storeReader func(path string, since, until time.Time) ([]signal.Signal, error)
+// storeReader reads the Signals of a pulsegate store within a time range
+// for `train --store`, opening it read-only (shared with gates reading it).
+func storeReader(path string, since, until time.Time) ([]signal.Signal, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, tasks.Usage(fmt.Errorf("--store: %w", err))
+	}
+	s, err := store.Open(path, store.ReadOnly())
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Find(store.Query{Since: since, Until: until})
+}
 
 func newTrainCommand() *cobra.Command {
 	var (

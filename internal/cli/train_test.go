@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pulsegate/pulsegate/model/synth"
+	"github.com/pulsegate/pulsegate/pkg/store"
 )
 
 func writeSynth(t *testing.T, seed uint64, shift float64) string {
@@ -74,5 +75,37 @@ func TestTrainExitCodes(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestTrainFromStore trains on a history kept in a real bbolt store, the
+// same history as a file, and gets the same model.
+func TestTrainFromStore(t *testing.T) {
+	dir := t.TempDir()
+	sigs := synth.History(synth.Options{Seed: 1, Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Hours: 12, Pods: 12, Nodes: 3})
+	db := filepath.Join(dir, "history.db")
+	s, err := store.Open(db, store.NoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(sigs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	code, out := run(t, "train", "--store", db, "--out", filepath.Join(dir, "a.json"), "-o", "json")
+	if code != 0 || !strings.Contains(out, `"outcome": "first model"`) || !strings.Contains(out, `"signals": 6716`) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	code, out2 := run(t, "train", "--signals", writeSynth(t, 1, 0), "--out", filepath.Join(dir, "b.json"), "-o", "json")
+	sum := func(s string) string {
+		var r struct{ Checksum string }
+		json.Unmarshal([]byte(s), &r)
+		return r.Checksum
+	}
+	if code != 0 || sum(out) == "" || sum(out) != sum(out2) {
+		t.Errorf("store and file give %q and %q", sum(out), sum(out2))
+	}
+	if code, out := run(t, "train", "--store", filepath.Join(dir, "none.db"), "--out", filepath.Join(dir, "c.json")); code != 2 || !strings.Contains(out, "--store") {
+		t.Errorf("a missing store: exit %d: %s", code, out)
 	}
 }
