@@ -333,16 +333,16 @@ func live(p *corev1.Pod) bool {
 // the other running pods behind them.
 func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 	ref := w.Ref()
-	tmpl := klabels.Set(w.Template.Labels)
+	tmpl := w.Template.Labels
 	for _, svc := range b.inv.ServicesInNamespace(w.Namespace) {
 		if len(svc.Spec.Selector) == 0 {
 			continue // endpoints managed by hand: nothing to match
 		}
-		sel := klabels.SelectorFromValidatedSet(klabels.Set(svc.Spec.Selector))
-		selects := len(tmpl) > 0 && sel.Matches(tmpl)
+		sel := svc.Spec.Selector
+		selects := len(tmpl) > 0 && subset(sel, tmpl)
 		if !selects {
 			for _, p := range replaced {
-				if sel.Matches(klabels.Set(p.Labels)) {
+				if subset(sel, p.Labels) {
 					selects = true
 					break
 				}
@@ -357,7 +357,7 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 			Reason:      "selects the pods of " + ref,
 			Sensitivity: b.opt.sensitivity.Of(svc.Labels, svc.Annotations), Exposure: exp}, ref)
 		for _, p := range b.podsWithLabels(w.Namespace, svc.Spec.Selector) {
-			if !live(p) || !sel.Matches(klabels.Set(p.Labels)) {
+			if !live(p) || !subset(sel, p.Labels) {
 				continue
 			}
 			if t := b.replaced[p]; t != nil {
@@ -371,6 +371,17 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 			pt.Exposure = mergeExposure(pt.Exposure, exp)
 		}
 	}
+}
+
+// subset reports whether every label of sel is in l with the same value:
+// what a Service's equality-based selector means.
+func subset(sel, l map[string]string) bool {
+	for k, v := range sel {
+		if lv, ok := l[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
 }
 
 // podsWithLabels returns the pods of ns that carry the rarest of sel's
