@@ -221,7 +221,10 @@ func TestLoopTimeout(t *testing.T) {
 	b := fastBudget(1)
 	b.ActionTimeout = remediate.Duration(time.Second)
 	l := &remediate.Loop{Runner: runner(t, s.Config, true), Actions: []remediate.Action{argo(ns)}, Budget: b,
-		Evaluate: func(context.Context) (*policy.Decision, error) { t.Error("evaluated after a timeout"); return first, nil }}
+		Evaluate: func(context.Context) (*policy.Decision, error) {
+			t.Error("evaluated after a timeout")
+			return first, nil
+		}}
 	start := time.Now()
 	d, h, err := l.Run(t.Context(), first)
 	if err != nil {
