@@ -286,3 +286,15 @@ func TestProgress(t *testing.T) {
 		t.Errorf("terminal progress %q", got)
 	}
 }
+
+// TestCatalogResults: the result files stay within their declared sizes.
+func TestCatalogResults(t *testing.T) {
+	for _, o := range []string{FirstModel, Promoted, Forced, Rejected, "false", "true"} {
+		if len(o) > 16 {
+			t.Errorf("%q longer than the outcome result allows", o)
+		}
+	}
+	if n := len("sha256:") + 64; n != CatalogResults[2].MaxBytes {
+		t.Errorf("model-digest is %d bytes, declared %d", n, CatalogResults[2].MaxBytes)
+	}
+}
