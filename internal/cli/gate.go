@@ -25,6 +25,7 @@ type gateFlags struct {
 	maxAge                                    time.Duration
 	environment, breakGlass, record           string
 	evidence                                  evidenceFlags
+	remediation                               remediateGateFlags
 }
 
 func newGateCommand() *cobra.Command {
@@ -55,7 +56,7 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 				return err
 			}
 			var in policy.Input
-			d, err := gate.Run(p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: gate.ScoreModel, Input: func(x policy.Input) { in = x }})
+			d, err := f.remediation.run(cmd, p, gate.Env{Sources: builtin.Registry(), Rejects: cmd.ErrOrStderr(), ScoreAnomaly: gate.ScoreModel, Input: func(x policy.Input) { in = x }}, f.evidence.auditLog)
 			if err != nil {
 				return err
 			}
@@ -87,6 +88,7 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 	fl.StringVar(&f.cluster, "cluster", "", "cluster the release goes to; signals naming another cluster are ignored")
 	fl.StringVar(&f.mode, "mode", "", "enforce or shadow (default enforce)")
 	f.evidence.register(fl)
+	f.remediation.register(fl)
 	fl.StringVarP(&f.output, "output", "o", "", "report format: text, json or markdown (default text)")
 	fl.StringVar(&f.now, "now", "", "evaluate as of this RFC 3339 time (default: now)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "maximum age of every source without its own (default 15m)")

@@ -74,6 +74,7 @@ configuration error, 3 runtime error.`,
 		newAttestCommand(),
 		newVerifyCommand(),
 		newAuditCommand(),
+		newRemediateCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
