@@ -35,6 +35,9 @@ var (
 // the layout is refused, not misread.
 const format = "pulsegate-store/1"
 
+// initialMmap is the writer's initial mapping of the file.
+const initialMmap = 1 << 30
+
 // DefaultLockTimeout is how long Open waits for another process's lock.
 const DefaultLockTimeout = 5 * time.Second
 
@@ -121,7 +124,14 @@ func (s *Store) open() (db *bolt.DB, err error) {
 		}
 	}()
 	defer guard(path, &err)()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: s.opt.timeout, ReadOnly: s.opt.readOnly, NoSync: s.opt.noSync})
+	bo := &bolt.Options{Timeout: s.opt.timeout, ReadOnly: s.opt.readOnly, NoSync: s.opt.noSync}
+	if !s.opt.readOnly {
+		// Address space, not memory: when a write outgrows the mapping,
+		// bbolt remaps and copies every page the transaction touched
+		// (a quarter of the write time in bench/store before this).
+		bo.InitialMmapSize = initialMmap
+	}
+	db, err = bolt.Open(path, 0o600, bo)
 	if err != nil {
 		return nil, openError(path, s.opt.timeout, err)
 	}
@@ -284,10 +294,17 @@ func putTx(tx *bolt.Tx, sigs []signal.Signal) (int, error) {
 	sb.FillPercent = 0.9 // mostly appended in time order
 	nodes := newPodNodes(pn)
 	var ar arena
-	type kv struct{ k, v []byte }
-	prim := make([]kv, 0, len(sigs))
-	idx := make([][]byte, 0, 4*len(sigs))
+	type entry struct {
+		pk []byte
+		i  int // in work
+	}
+	prim := make([]entry, 0, len(sigs))
+	work := make([]signal.Signal, 0, len(sigs))
 	var scratch []byte
+	// Fresh telemetry is newer than anything stored: a key after the last
+	// one needs no look-up to know it is new.
+	last, _ := sb.Cursor().Last()
+	last = bytes.Clone(last)
 	for i := range sigs {
 		sg := sigs[i] // a copy: the caller's Signals are not changed
 		nodes.learn(&sg)
@@ -296,34 +313,44 @@ func putTx(tx *bolt.Tx, sigs []signal.Signal) (int, error) {
 			sg.ID = signal.MakeID("store", scratch)
 		}
 		scratch = primaryKey(scratch[:0], &sg)
-		if sb.Get(scratch) != nil {
-			continue
+		if bytes.Compare(scratch, last) <= 0 && sb.Get(scratch) != nil {
+			continue // stored before
 		}
-		pk := ar.copy(scratch)
-		scratch = appendSignal(scratch[:0], &sg)
-		prim = append(prim, kv{pk, ar.copy(scratch)})
-		_ = eachIndexKey(scratch[:0], &sg, pk, func(k []byte) error {
-			idx = append(idx, ar.copy(k))
-			return nil
-		})
+		prim = append(prim, entry{ar.copy(scratch), len(work)})
+		work = append(work, sg)
 	}
-	slices.SortFunc(prim, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-	slices.SortFunc(idx, bytes.Compare)
+	slices.SortFunc(prim, func(a, b entry) int { return bytes.Compare(a.pk, b.pk) })
+	postings := map[string]*[]byte{}
 	added := 0
-	for i, e := range prim {
-		if i > 0 && bytes.Equal(e.k, prim[i-1].k) {
+	for n, e := range prim {
+		if n > 0 && bytes.Equal(e.pk, prim[n-1].pk) {
 			continue // the same Signal twice in one batch
 		}
-		if err := sb.Put(e.k, e.v); err != nil {
+		scratch = appendSignal(scratch[:0], &work[e.i])
+		if err := sb.Put(e.pk, ar.copy(scratch)); err != nil {
 			return 0, err
 		}
 		added++
+		eachIndexKey(scratch[:0], &work[e.i], func(k []byte) {
+			p, ok := postings[string(k)]
+			if !ok {
+				p = new([]byte)
+				postings[string(k)] = p
+			}
+			*p = appendLP(*p, string(e.pk))
+		})
 	}
-	for i, k := range idx {
-		if i > 0 && bytes.Equal(k, idx[i-1]) {
-			continue
-		}
-		if err := ib.Put(k, nil); err != nil {
+	keys := make([]string, 0, len(postings))
+	for k := range postings {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		kb := ar.copy([]byte(k))
+		old := ib.Get(kb)
+		v := make([]byte, 0, len(old)+len(*postings[k]))
+		v = append(append(v, old...), *postings[k]...)
+		if err := ib.Put(kb, v); err != nil {
 			return 0, err
 		}
 	}
@@ -347,6 +374,7 @@ func (a *arena) copy(b []byte) []byte {
 // and lends it to those that name only the pod.
 type podNodes struct {
 	b       *bolt.Bucket
+	key     []byte
 	known   map[string]string
 	changed map[string]bool
 }
@@ -360,18 +388,18 @@ func (p *podNodes) learn(s *signal.Signal) {
 	if a.Pod == "" {
 		return
 	}
-	k := string(appendLP(appendLP(appendLP(nil, a.Cluster), a.Namespace), a.Pod))
+	p.key = appendLP(appendLP(appendLP(p.key[:0], a.Cluster), a.Namespace), a.Pod)
+	n, ok := p.known[string(p.key)] // no allocation for the lookup
+	if !ok {
+		n = string(p.b.Get(p.key))
+		p.known[string(p.key)] = n
+	}
 	if a.Node != "" {
-		if p.known[k] != a.Node {
-			p.known[k] = a.Node
-			p.changed[k] = true
+		if n != a.Node {
+			p.known[string(p.key)] = a.Node
+			p.changed[string(p.key)] = true
 		}
 		return
-	}
-	n, ok := p.known[k]
-	if !ok {
-		n = string(p.b.Get([]byte(k)))
-		p.known[k] = n
 	}
 	if n != "" {
 		a.Node = n
@@ -385,7 +413,12 @@ func (p *podNodes) learn(s *signal.Signal) {
 }
 
 func (p *podNodes) save() error {
+	keys := make([]string, 0, len(p.changed))
 	for k := range p.changed {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // ascending, as putTx explains
+	for _, k := range keys {
 		if err := p.b.Put([]byte(k), []byte(p.known[k])); err != nil {
 			return err
 		}
@@ -472,9 +505,9 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 			return nil
 		}
 		c := tx.Bucket(bucketIndex).Cursor()
+		each := func(pk []byte) error { return emit(pk, sb.Get(pk)) }
 		if a.Cluster != "" || a.Kind == KindSource {
-			cp := appendLP(bytes.Clone(prefix), a.Cluster)
-			return scanRange(c, cp, lo, hi, func(pk []byte) error { return emit(pk, sb.Get(pk)) })
+			return scanRange(c, appendLP(bytes.Clone(prefix), a.Cluster), q.Since, q.Until, each)
 		}
 		// Every cluster: one range per cluster that knows the asset.
 		k, _ := c.Seek(prefix)
@@ -484,7 +517,7 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 				return fmt.Errorf("index key %x: %w", k, errBadKey)
 			}
 			cp := bytes.Clone(k[:len(prefix)+n])
-			if err := scanRange(c, cp, lo, hi, func(pk []byte) error { return emit(pk, sb.Get(pk)) }); err != nil {
+			if err := scanRange(c, cp, q.Since, q.Until, each); err != nil {
 				return err
 			}
 			next := successor(cp)
@@ -501,20 +534,34 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 	return nil
 }
 
-// scanRange calls fn with the primary key of every index key under cp
-// whose time is in [lo, hi].
-func scanRange(c *bolt.Cursor, cp []byte, lo, hi [8]byte, fn func(pk []byte) error) error {
-	start := append(bytes.Clone(cp), lo[:]...)
-	for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, cp); k, _ = c.Next() {
-		pk := k[len(cp):]
-		if len(pk) < 8 {
+// scanRange calls fn with the signal key of every index entry under the
+// prefix cp whose time is in [since, until] (zero: unbounded).
+func scanRange(c *bolt.Cursor, cp []byte, since, until time.Time, fn func(pk []byte) error) error {
+	lo, hi := timeKey(since), timeKey(until)
+	if until.IsZero() {
+		hi = [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	}
+	first := timeKey(since.Truncate(indexSpan))
+	for k, v := c.Seek(append(bytes.Clone(cp), first[:]...)); k != nil && bytes.HasPrefix(k, cp); k, v = c.Next() {
+		if len(k) != len(cp)+8 {
 			return fmt.Errorf("index key %x: %w", k, errBadKey)
 		}
-		if bytes.Compare(pk[:8], hi[:]) > 0 {
-			return nil
+		if bytes.Compare(k[len(cp):], hi[:]) > 0 {
+			return nil // the minute starts after until
 		}
-		if err := fn(pk); err != nil {
-			return err
+		var ferr error
+		err := eachEntry(v, func(pk []byte) bool {
+			if bytes.Compare(pk[:8], lo[:]) < 0 || bytes.Compare(pk[:8], hi[:]) > 0 {
+				return true
+			}
+			ferr = fn(pk)
+			return ferr == nil
+		})
+		if err != nil {
+			return fmt.Errorf("index key %x: %w", k, err)
+		}
+		if ferr != nil {
+			return ferr
 		}
 	}
 	return nil
@@ -525,29 +572,44 @@ func scanRange(c *bolt.Cursor, cp []byte, lo, hi [8]byte, fn func(pk []byte) err
 func (s *Store) LastRecord(name string, until time.Time) (time.Time, error) {
 	cp := appendLP(appendLP([]byte{byte(KindSource)}, name), "")
 	hi := timeKey(until)
-	var last time.Time
+	var last []byte
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketIndex).Cursor()
-		// The first key after every key at or before until, then one back.
-		after := successor(append(bytes.Clone(cp), hi[:]...))
-		var k []byte
-		if after == nil {
-			k, _ = c.Last()
-		} else if k, _ = c.Seek(after); k == nil {
-			k, _ = c.Last()
+		// The minutes at or before until's, newest first, until one has
+		// an entry at or before until.
+		minute := timeKey(until.Truncate(indexSpan))
+		var k, v []byte
+		if after := successor(append(bytes.Clone(cp), minute[:]...)); after != nil {
+			k, v = c.Seek(after)
+		}
+		if k == nil {
+			k, v = c.Last()
 		} else {
-			k, _ = c.Prev()
+			k, v = c.Prev()
 		}
-		if k == nil || !bytes.HasPrefix(k, cp) || len(k) < len(cp)+8 {
-			return nil
+		for ; k != nil && bytes.HasPrefix(k, cp); k, v = c.Prev() {
+			err := eachEntry(v, func(pk []byte) bool {
+				if bytes.Compare(pk[:8], hi[:]) <= 0 && (last == nil || bytes.Compare(pk[:8], last) > 0) {
+					last = bytes.Clone(pk[:8])
+				}
+				return true
+			})
+			if err != nil {
+				return fmt.Errorf("index key %x: %w", k, err)
+			}
+			if last != nil {
+				return nil
+			}
 		}
-		last = keyTime(k[len(cp):])
 		return nil
 	})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("query store %s: %w", s.path, err)
+	if err != nil || last == nil {
+		if err != nil {
+			err = fmt.Errorf("query store %s: %w", s.path, err)
+		}
+		return time.Time{}, err
 	}
-	return last, nil
+	return keyTime(last), nil
 }
 
 // Count returns how many Signals are stored.
@@ -585,14 +647,35 @@ func (s *Store) Expire(before time.Time) (int, error) {
 				keys = append(keys, bytes.Clone(k))
 				sigs = append(sigs, sg)
 			}
+			// Rewrite the index keys of what goes: keep the entries at or
+			// after before.
+			touched := map[string]bool{}
 			var kb []byte
-			for i, pk := range keys {
-				if err := eachIndexKey(kb, &sigs[i], pk, func(k []byte) error {
-					kb = k
-					return ib.Delete(k)
+			for i := range sigs {
+				eachIndexKey(kb, &sigs[i], func(k []byte) { touched[string(k)] = true; kb = k })
+			}
+			for k := range touched {
+				v := ib.Get([]byte(k))
+				var keep []byte
+				if err := eachEntry(v, func(pk []byte) bool {
+					if bytes.Compare(pk[:8], end[:]) >= 0 {
+						keep = appendLP(keep, string(pk))
+					}
+					return true
 				}); err != nil {
+					return fmt.Errorf("index key %x: %w", k, err)
+				}
+				var err error
+				if len(keep) == 0 {
+					err = ib.Delete([]byte(k))
+				} else {
+					err = ib.Put([]byte(k), keep)
+				}
+				if err != nil {
 					return err
 				}
+			}
+			for _, pk := range keys {
 				if err := sb.Delete(pk); err != nil {
 					return err
 				}

@@ -754,3 +754,19 @@ func TestParseAsset(t *testing.T) {
 		}
 	}
 }
+
+func TestHugeAssetName(t *testing.T) {
+	s, _ := openTemp(t)
+	huge := strings.Repeat("n", 40<<10) // over bbolt's key limit
+	sigs := []signal.Signal{{ID: "1", Time: t0, Source: signal.SourceRef{Name: "falco"}, Asset: signal.Asset{Node: huge, Pod: "p", Namespace: "ns"}}}
+	if err := s.Put(sigs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Find(Query{Source: "falco"})
+	if err != nil || len(got) != 1 || got[0].Asset.Node != huge {
+		t.Fatalf("%d signals, %v", len(got), err)
+	}
+	if got, _ := s.Find(Query{Asset: Asset{Kind: KindPod, Namespace: "ns", Name: "p"}}); len(got) != 1 {
+		t.Errorf("by pod: %d signals", len(got))
+	}
+}
