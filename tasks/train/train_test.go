@@ -50,6 +50,17 @@ func params(signals, out string, seed uint64) Params {
 
 func env() Env { return Env{Sources: builtin.Registry()} }
 
+// fromStore trains on a synthetic history handed over through the store
+// hook, without the JSON round trip (slow under -race): the files path is
+// tested in TestDeterministic and TestReportAndCurrent.
+func fromStore(seed uint64, shift float64, out string) (Params, Env) {
+	e := env()
+	e.ReadStore = func(string, time.Time, time.Time) ([]signal.Signal, error) {
+		return synth.History(synth.Options{Seed: seed, Start: t0, Hours: 12, Pods: 12, Nodes: 3, Shift: shift}), nil
+	}
+	return Params{Store: "synth", Window: 10 * time.Minute, Out: out, Seed: seed, Holdout: 0.2}, e
+}
+
 func checksum(t *testing.T, path string) string {
 	t.Helper()
 	m, err := model.LoadFile(path)
@@ -67,7 +78,7 @@ func TestRetrain(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "model.json")
 
-	first, err := Run(params(writeHistory(t, t.TempDir(), 1, 0), out, 1), env())
+	first, err := Run(fromStore(1, 0, out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +86,7 @@ func TestRetrain(t *testing.T) {
 		t.Fatalf("first run: %+v", first)
 	}
 
-	same, err := Run(params(writeHistory(t, t.TempDir(), 2, 0), out, 2), env())
+	same, err := Run(fromStore(2, 0, out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +100,7 @@ func TestRetrain(t *testing.T) {
 		t.Errorf("summary:\n%s", s)
 	}
 
-	shifted := writeHistory(t, t.TempDir(), 3, 0.5)
-	rej, err := Run(params(shifted, out, 3), env())
+	rej, err := Run(fromStore(3, 0.5, out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +114,9 @@ func TestRetrain(t *testing.T) {
 		t.Errorf("summary:\n%s", s)
 	}
 
-	p := params(shifted, out, 3)
+	p, e := fromStore(3, 0.5, out)
 	p.Force = true
-	forced, err := Run(p, env())
+	forced, err := Run(p, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +149,7 @@ func TestDeterministic(t *testing.T) {
 func TestReportAndCurrent(t *testing.T) {
 	dir := t.TempDir()
 	cur := filepath.Join(dir, "current.json")
-	if _, err := Run(params(writeHistory(t, t.TempDir(), 1, 0), cur, 1), env()); err != nil {
+	if _, err := Run(fromStore(1, 0, cur)); err != nil {
 		t.Fatal(err)
 	}
 	p := params(writeHistory(t, t.TempDir(), 2, 0), filepath.Join(dir, "new.json"), 2)
@@ -161,9 +171,8 @@ func TestReportAndCurrent(t *testing.T) {
 func TestCurrentUnusable(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "model.json")
-	h := writeHistory(t, t.TempDir(), 1, 0)
 	os.WriteFile(out, []byte(`{"format":"something else"}`), 0o644)
-	if _, err := Run(params(h, out, 1), env()); err == nil || !strings.Contains(err.Error(), "give --force") {
+	if _, err := Run(fromStore(1, 0, out)); err == nil || !strings.Contains(err.Error(), "give --force") {
 		t.Errorf("a broken current model: %v", err)
 	}
 	// A current model of another schema (an older build's) cannot be
@@ -176,13 +185,13 @@ func TestCurrentUnusable(t *testing.T) {
 	if err := model.WriteFile(old, out); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(params(h, out, 1), env())
+	res, err := Run(fromStore(1, 0, out))
 	if err != nil || res.Outcome != Rejected || !strings.Contains(res.Reason, "the check could not run: the current model has another feature schema (2 features, the candidate has 21)") {
 		t.Errorf("another schema: %+v, %v", res, err)
 	}
-	p := params(h, out, 1)
+	p, e := fromStore(1, 0, out)
 	p.Current = filepath.Join(dir, "missing.json")
-	if _, err := Run(p, env()); !tasks.IsUsage(err) {
+	if _, err := Run(p, e); !tasks.IsUsage(err) {
 		t.Errorf("a missing --current: %v", err)
 	}
 }
