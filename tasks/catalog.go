@@ -13,8 +13,10 @@ type Param struct {
 	// Default is the default value; Required params have none.
 	Default  string
 	Required bool
-	// Array marks a Tekton array param (Argo takes it as a JSON list).
-	Array bool
+	// Only names the one catalog that has the param, "tekton" or "argo"
+	// (Tekton's on-block sets a step's onError; Argo's workdir-claim names
+	// the volume a template mounts); "" means both.
+	Only string
 }
 
 // Result is one output of a step: a Tekton task result and an Argo output

@@ -10,6 +10,7 @@ var CatalogParams = []tasks.Param{
 	{Name: "signals", Flag: "--signals", Default: "signals.jsonl"},
 	{Name: "now", Flag: "--now", Default: ""},
 	{Name: "output", Flag: "--out", Default: "scores.json"},
+	{Name: "workdir-claim", Default: "pulsegate-workdir", Only: "argo"},
 }
 
 // CatalogResults are the results of the pulsegate-score task.
