@@ -7,32 +7,43 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pulsegate/pulsegate/pkg/config"
 	"github.com/pulsegate/pulsegate/pkg/source/builtin"
+	"github.com/pulsegate/pulsegate/pkg/store"
 	"github.com/pulsegate/pulsegate/tasks"
 	"github.com/pulsegate/pulsegate/tasks/fetch"
 )
 
 func newFetchCommand() *cobra.Command {
-	var cfgPath, out string
+	var cfgPath, out, storePath string
 	var only []string
+	var ttl time.Duration
 	c := &cobra.Command{
-		Use:   "fetch --config FILE [--out FILE]",
-		Short: "Poll the configured pull sources once and write their Signals",
+		Use:   "fetch --config FILE [--out FILE] [--store PATH]",
+		Short: "Poll the configured pull sources once and write their Signals, or keep them in the store",
 		Long: `fetch polls every pull source of the configuration (telemetry entries with a
 url: prometheus, alertmanager, msgraph-alerts, crowdstrike) once, concurrently,
 and writes their Signals as JSON lines to --out (standard output by default).
 A summary per source goes to standard error. Credentials are read from the
 files or environment variables the configuration names and never printed.
 
+With --store, the Signals go into the store (created if missing) instead
+of standard output (give --out as well for both), the configured file
+sources (a path, not a url) are read into it too, every source's outcome
+is recorded there for 'pulsegate signals' and 'pulsegate gate --store', and
+Signals older than --ttl are removed. Reading the same records again
+stores them once.
+
 Exit 0 when every source answered, 1 when some could not be polled (the
 others are still written), 2 on usage or configuration errors, 3 when the
 output cannot be written.`,
 		Example: `  pulsegate fetch --config pulsegate.yaml --out signals.jsonl
-  pulsegate fetch --config pulsegate.yaml --source prometheus | pulsegate ...`,
+  pulsegate fetch --config pulsegate.yaml --source prometheus | pulsegate ...
+  pulsegate fetch --config pulsegate.yaml --store /var/lib/pulsegate/store.db --ttl 72h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfgPath == "" {
@@ -42,7 +53,22 @@ output cannot be written.`,
 			if err != nil {
 				return tasks.Usage(err)
 			}
+			if ttl < 0 {
+				return tasks.Usage(errors.New("--ttl must not be negative"))
+			}
+			var st *store.Store
+			if storePath != "" {
+				s, err := store.Open(storePath)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				st = s
+			}
 			var w io.Writer = cmd.OutOrStdout()
+			if st != nil && !cmd.Flags().Changed("out") {
+				w = io.Discard
+			}
 			if out != "" && out != "-" {
 				f, err := os.Create(out)
 				if err != nil {
@@ -53,9 +79,14 @@ output cannot be written.`,
 			}
 			bw := bufio.NewWriterSize(w, 1<<16)
 			stderr := cmd.ErrOrStderr()
-			res, err := fetch.Run(cmd.Context(), fetch.Params{Telemetry: cfg.Telemetry, Only: only}, fetch.Env{
+			var sink io.Writer = bw
+			if w == io.Discard {
+				sink = nil
+			}
+			res, err := fetch.Run(cmd.Context(), fetch.Params{Telemetry: cfg.Telemetry, Only: only, TTL: ttl}, fetch.Env{
 				Sources: builtin.Registry(),
-				Out:     bw,
+				Store:   st,
+				Out:     sink,
 				Rejects: stderr,
 				Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			})
@@ -70,7 +101,14 @@ output cannot be written.`,
 					fmt.Fprintf(stderr, "%s (%s): unavailable: %s\n", s.Name, s.Type, s.Error)
 					continue
 				}
-				fmt.Fprintf(stderr, "%s (%s): ok, %d records, %d rejected, %d signals\n", s.Name, s.Type, s.Health.Records, s.Health.Rejected, s.Signals)
+				stored := ""
+				if st != nil {
+					stored = fmt.Sprintf(", %d new to the store", s.Stored)
+				}
+				fmt.Fprintf(stderr, "%s (%s): ok, %d records, %d rejected, %d signals%s\n", s.Name, s.Type, s.Health.Records, s.Health.Rejected, s.Signals, stored)
+			}
+			if st != nil && res.Expired > 0 {
+				fmt.Fprintf(stderr, "store %s: %d signals older than %s expired\n", storePath, res.Expired, ttl)
 			}
 			if res.Failed() {
 				return &ExitError{Code: ExitBlock, Err: errors.New("some sources could not be polled"), Silent: true}
@@ -81,5 +119,7 @@ output cannot be written.`,
 	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (its telemetry entries with a url are polled)")
 	c.Flags().StringVarP(&out, "out", "O", "-", "where to write the Signals as JSON lines (- for standard output)")
 	c.Flags().StringSliceVar(&only, "source", nil, "poll only the sources of these names (repeatable)")
+	c.Flags().StringVar(&storePath, "store", "", "keep the Signals and every source's freshness in this store file (also reads the file sources)")
+	c.Flags().DurationVar(&ttl, "ttl", 7*24*time.Hour, "with --store, remove Signals older than this (0 keeps everything)")
 	return c
 }

@@ -60,6 +60,7 @@ configuration error, 3 runtime error.`,
 	})
 	root.AddCommand(
 		newFetchCommand(),
+		newSignalsCommand(),
 		newGateCommand(),
 		newNormalizeCommand(),
 		newPolicyCommand(),

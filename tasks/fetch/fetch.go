@@ -1,7 +1,9 @@
 // Package fetch is the step that polls the configured pull sources
 // (prometheus, alertmanager, msgraph-alerts, crowdstrike) once and writes
-// their Signals as JSON lines. `pulsegate fetch` runs it; the store that
-// keeps what it fetches comes in a later step.
+// their Signals as JSON lines, into the store (pkg/store), or both. With a
+// store it also reads the configured file sources into it, records every
+// source's freshness there and expires old Signals. `pulsegate fetch` runs
+// it.
 package fetch
 
 import (
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/signal"
 	"github.com/pulsegate/pulsegate/pkg/source"
 	"github.com/pulsegate/pulsegate/pkg/source/httpclient"
+	"github.com/pulsegate/pulsegate/pkg/store"
 	"github.com/pulsegate/pulsegate/tasks"
 )
 
@@ -30,13 +34,21 @@ type Params struct {
 	Only []string
 	// Now is the poll time for lookbacks; zero is time.Now().
 	Now time.Time
+	// TTL, with a store, expires Signals older than Now minus TTL after
+	// writing; zero keeps everything.
+	TTL time.Duration
 }
 
 // Env is what the step needs from its caller.
 type Env struct {
 	Sources *source.Registry
-	// Out receives the Signals, one JSON object per line.
+	// Out receives the Signals, one JSON object per line; nil writes none
+	// (then Store must be set).
 	Out io.Writer
+	// Store, when set, receives every source's Signals and its freshness
+	// record (a failed poll is recorded too), and file sources (a path,
+	// not a url) are read into it as well.
+	Store *store.Store
 	// Rejects receives "SOURCE: FILE:LINE: reason" for unusable records.
 	Rejects io.Writer
 	// Logger receives retries and TLS warnings; nil discards.
@@ -51,12 +63,18 @@ type SourceResult struct {
 	Signals int           `json:"signals"`
 	Health  source.Health `json:"health"`
 	Error   string        `json:"error,omitempty"`
+	// Path is set for a file source; Stored counts the Signals new to the
+	// store.
+	Path   string `json:"path,omitempty"`
+	Stored int    `json:"stored,omitempty"`
 }
 
 // Result is the step's output.
 type Result struct {
 	Sources []SourceResult `json:"sources"`
 	Signals int            `json:"signals"`
+	// Expired counts the Signals the TTL removed from the store.
+	Expired int `json:"expired,omitempty"`
 }
 
 // Failed reports whether a source could not be polled.
@@ -72,7 +90,9 @@ func (r *Result) Failed() bool {
 type job struct {
 	t      config.Telemetry
 	ref    signal.SourceRef
-	poller *source.Poller
+	poller *source.Poller // nil for a file source
+	spec   source.Spec    // of a file source
+	maxAge time.Duration
 }
 
 // Run polls every selected pull source once, concurrently, and writes the
@@ -80,8 +100,8 @@ type job struct {
 // file-only type, a secret that cannot be read) are usage errors and poll
 // nothing; a source that cannot be reached is reported in the Result.
 func Run(ctx context.Context, p Params, env Env) (*Result, error) {
-	if env.Sources == nil || env.Out == nil {
-		return nil, errors.New("fetch: no source registry or output")
+	if env.Sources == nil || (env.Out == nil && env.Store == nil) {
+		return nil, errors.New("fetch: no source registry, or neither an output nor a store")
 	}
 	log := env.Logger
 	if log == nil {
@@ -103,7 +123,8 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 		if name == "" {
 			name = t.Type
 		}
-		if t.URL == "" || (len(only) > 0 && !only[name]) {
+		file := t.URL == "" && env.Store != nil
+		if (t.URL == "" && !file) || (len(only) > 0 && !only[name]) {
 			continue
 		}
 		matched[name] = true
@@ -112,7 +133,16 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 			continue
 		}
 		seen[name] = true
-		j, err := newJob(t, name, now, env.Sources, log)
+		var j job
+		var err error
+		if file {
+			j, err = fileJob(t, name, env.Sources)
+		} else {
+			j, err = newJob(t, name, now, env.Sources, log)
+		}
+		if err == nil {
+			j.maxAge, err = t.MaxAgeDuration()
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("telemetry[%d] (%s): %w", i, name, err))
 			continue
@@ -121,14 +151,21 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 	}
 	for _, n := range p.Only {
 		if !matched[n] {
-			errs = append(errs, fmt.Errorf("--source %q: no pull source of that name in the configuration", n))
+			what := "pull source"
+			if env.Store != nil {
+				what = "source"
+			}
+			errs = append(errs, fmt.Errorf("--source %q: no %s of that name in the configuration", n, what))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, tasks.Usage(err)
 	}
-	if len(jobs) == 0 {
+	if len(jobs) == 0 && env.Store == nil {
 		return nil, tasks.Usage(errors.New("no pull source configured: give a telemetry entry a url"))
+	}
+	if len(jobs) == 0 {
+		return nil, tasks.Usage(errors.New("no telemetry configured: give the configuration telemetry entries with a url or a path"))
 	}
 
 	type outcome struct {
@@ -140,6 +177,17 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Go(func() {
+			if j.poller == nil {
+				b, err := readFile(j)
+				h := source.Health{Polls: 1}
+				if err != nil {
+					h.Failures, h.LastError, h.Err = 1, time.Now().UTC(), err.Error()
+				} else {
+					h.LastSuccess, h.Records, h.Rejected = time.Now().UTC(), b.Records, b.Rejected
+				}
+				outs[i] = outcome{b, h, err}
+				return
+			}
 			b, h, err := j.poller.Poll(ctx)
 			outs[i] = outcome{b, h, err}
 		})
@@ -147,12 +195,23 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 	wg.Wait()
 
 	res := &Result{}
-	enc := json.NewEncoder(env.Out)
+	var enc *json.Encoder
+	if env.Out != nil {
+		enc = json.NewEncoder(env.Out)
+	}
 	for i, j := range jobs {
 		o := outs[i]
-		sr := SourceResult{Name: j.ref.Name, Type: j.ref.Type, Status: "ok", Health: o.h}
+		sr := SourceResult{Name: j.ref.Name, Type: j.ref.Type, Status: "ok", Health: o.h, Path: j.t.Path}
+		if j.poller != nil {
+			sr.Path = ""
+		}
 		if o.err != nil {
 			sr.Status, sr.Error = "unavailable", o.err.Error()
+			if env.Store != nil {
+				if _, err := env.Store.Record(store.Read{Source: j.ref, At: o.h.LastError, Err: o.err, MaxAge: j.maxAge}); err != nil {
+					return nil, err
+				}
+			}
 			res.Sources = append(res.Sources, sr)
 			continue
 		}
@@ -166,15 +225,57 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 			if s.Asset.Cluster == "" {
 				s.Asset.Cluster = j.t.Cluster
 			}
+			if enc == nil {
+				continue
+			}
 			if err := enc.Encode(s); err != nil {
 				return nil, fmt.Errorf("write signals: %w", err)
 			}
+		}
+		if env.Store != nil {
+			at := o.h.LastSuccess
+			rec, err := env.Store.Record(store.Read{Source: j.ref, At: at, Signals: o.b.Signals, Records: o.b.Records,
+				Rejected: o.b.Rejected, LastRecord: o.b.LastRecord, Written: o.b.Written, MaxAge: j.maxAge})
+			if err != nil {
+				return nil, err
+			}
+			sr.Stored = rec.Stored
 		}
 		sr.Signals = len(o.b.Signals)
 		res.Signals += sr.Signals
 		res.Sources = append(res.Sources, sr)
 	}
+	if env.Store != nil && p.TTL > 0 {
+		n, err := env.Store.Expire(now.Add(-p.TTL))
+		if err != nil {
+			return nil, err
+		}
+		res.Expired = n
+	}
 	return res, nil
+}
+
+// fileJob is a file source read into the store.
+func fileJob(t config.Telemetry, name string, reg *source.Registry) (job, error) {
+	spec, err := reg.Lookup(t.Type)
+	if err != nil {
+		return job{}, err
+	}
+	return job{t: t, ref: signal.SourceRef{Name: name, Type: t.Type}, spec: spec}, nil
+}
+
+// readFile reads a file source whole. Its rejected records are counted,
+// and the first of them reported, as for a poll.
+func readFile(j job) (*source.Batch, error) {
+	b, err := source.ReadFile(j.t.Path, j.spec, j.ref, nil)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("read %s: %w", j.t.Path, err)
+	}
+	return b, nil
 }
 
 func newJob(t config.Telemetry, name string, now time.Time, reg *source.Registry, log *slog.Logger) (job, error) {
@@ -243,4 +344,31 @@ func Queries(in []config.Query) ([]source.Query, error) {
 		out = append(out, sq)
 	}
 	return out, nil
+}
+
+// Poll polls one configured pull source once, as Run does, and returns its
+// batch (Signals without a cluster get the source's) and health. The gate
+// uses it for a url source when there is no store. Configuration problems
+// are usage errors.
+func Poll(ctx context.Context, t config.Telemetry, name string, now time.Time, reg *source.Registry, log *slog.Logger) (*source.Batch, source.Health, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	j, err := newJob(t, name, now, reg, log)
+	if err != nil {
+		return nil, source.Health{}, tasks.Usage(fmt.Errorf("telemetry %s: %w", name, err))
+	}
+	b, h, err := j.poller.Poll(ctx)
+	if err != nil {
+		return nil, h, err
+	}
+	for k := range b.Signals {
+		if b.Signals[k].Asset.Cluster == "" {
+			b.Signals[k].Asset.Cluster = t.Cluster
+		}
+	}
+	return b, h, nil
 }
