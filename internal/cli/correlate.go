@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ import (
 func newCorrelateCommand() *cobra.Command {
 	var f clusterFlags
 	var p correlate.Params
-	var output string
+	var output, out string
 	c := &cobra.Command{
 		Use:   "correlate --release PATH (--inventory PATH | --context NAME ...)",
 		Short: "Print the resources a release will touch (its landing set)",
@@ -46,12 +47,21 @@ per cluster, each target naming its cluster).`,
 			if err != nil {
 				return err
 			}
+			w := cmd.OutOrStdout()
+			if out != "" && out != "-" {
+				f, err := os.Create(out)
+				if err != nil {
+					return tasks.Usage(fmt.Errorf("--out: %w", err))
+				}
+				defer f.Close()
+				w = f
+			}
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
 				return enc.Encode(res)
 			}
-			return res.WriteText(cmd.OutOrStdout())
+			return res.WriteText(w)
 		},
 	}
 	f.register(c)
@@ -63,5 +73,6 @@ per cluster, each target naming its cluster).`,
 	fl.StringVar(&p.Cluster, "cluster", "", "name of the cluster (default: the context's cluster)")
 	fl.StringVar(&p.Sensitivity, "sensitivity", "", "sensitivity mapping file (YAML; default: the built-in mapping)")
 	fl.StringVarP(&output, "output", "o", "text", "text or json")
+	fl.StringVar(&out, "out", "-", "where to write the landing set (- for standard output)")
 	return c
 }
