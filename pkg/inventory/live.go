@@ -161,15 +161,31 @@ func Watch(ctx context.Context, client kubernetes.Interface, opts LiveOptions) (
 		if len(pending) == 0 {
 			return w, nil
 		}
-		var denied []error
+		// Give up on a 403/401 that lasted forbiddenGrace, once every
+		// pending resource has answered (or after twice the grace).
+		var oldest time.Duration
+		answered := true
 		for _, r := range pending {
-			if err, since := r.lastErr(); !since.IsZero() && time.Since(since) >= forbiddenGrace {
-				denied = append(denied, describe(r.name, err))
+			err, since := r.lastErr()
+			answered = answered && err != nil
+			if !since.IsZero() && time.Since(since) > oldest {
+				oldest = time.Since(since)
 			}
 		}
-		if len(denied) > 0 {
+		denied := oldest >= forbiddenGrace && (answered || oldest >= 2*forbiddenGrace)
+		if denied {
+			// Name every resource not synced yet, not only the first
+			// refused: the fix is usually one role for all of them.
+			errs := make([]error, 0, len(pending))
+			for _, r := range pending {
+				err, _ := r.lastErr()
+				if err == nil {
+					err = errors.New("no answer yet")
+				}
+				errs = append(errs, describe(r.name, err))
+			}
 			w.Stop()
-			return nil, fmt.Errorf("inventory: cannot list and watch the cluster's resources: %w", errors.Join(denied...))
+			return nil, fmt.Errorf("inventory: cannot list and watch the cluster's resources: %w", errors.Join(errs...))
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			errs := make([]error, 0, len(pending))
