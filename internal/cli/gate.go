@@ -24,6 +24,7 @@ type gateFlags struct {
 	telemetry                                 []string
 	maxAge                                    time.Duration
 	environment, breakGlass, record           string
+	store                                     string
 	evidence                                  evidenceFlags
 	remediation                               remediateGateFlags
 }
@@ -40,7 +41,8 @@ the risk and applies the policy. It prints the decision and exits 0
 In shadow mode it always exits 0 and reports what it would have done.`,
 		Example: `  pulsegate gate --release deploy/ --inventory snapshot.json \
     --telemetry falco=/var/log/falco.jsonl --telemetry k8s-audit=audit.log
-  pulsegate gate --config pulsegate.yaml -o json`,
+  pulsegate gate --config pulsegate.yaml -o json
+  pulsegate gate --config pulsegate.yaml --store /var/lib/pulsegate/store.db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, output, err := f.params(cmd)
@@ -94,6 +96,7 @@ In shadow mode it always exits 0 and reports what it would have done.`,
 	fl.DurationVar(&f.maxAge, "max-age", 0, "maximum age of every source without its own (default 15m)")
 	fl.StringVar(&f.environment, "environment", "", "one of the configuration's environments: its fail mode and mode apply")
 	fl.StringVar(&f.breakGlass, "break-glass-file", "", "break-glass file (who, why, ticket, expires): turns a block into a proceed, on the record")
+	fl.StringVar(&f.store, "store", "", "read every source from this store (written by 'pulsegate fetch --store') instead of its file or url")
 	fl.StringVar(&f.record, "record", "", "copy every input read into this folder, for 'pulsegate replay' and 'pulsegate decide'")
 	return c
 }
@@ -137,7 +140,7 @@ func (f *gateFlags) params(cmd *cobra.Command) (gate.Params, string, error) {
 	var errs []error
 	for _, t := range cfg.Telemetry {
 		ma, _ := t.MaxAgeDuration() // checked by config.Load
-		p.Telemetry = append(p.Telemetry, gate.Telemetry{Name: t.Name, Type: t.Type, Path: t.Path, MaxAge: ma, FailMode: t.FailMode, Cluster: t.Cluster})
+		p.Telemetry = append(p.Telemetry, gate.Telemetry{Name: t.Name, Type: t.Type, Path: t.Path, MaxAge: ma, FailMode: t.FailMode, Cluster: t.Cluster, Pull: t.Pull})
 	}
 	for _, v := range f.telemetry {
 		typ, path, ok := strings.Cut(v, "=")
@@ -176,5 +179,6 @@ func (f *gateFlags) params(cmd *cobra.Command) (gate.Params, string, error) {
 	}
 	p.BreakGlass = pick("break-glass-file", cfg.BreakGlass)
 	p.Config = f.config
+	p.Store = f.store
 	return p, output, nil
 }

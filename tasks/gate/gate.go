@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pulsegate/pulsegate/pkg/config"
 	"github.com/pulsegate/pulsegate/pkg/correlate"
 	"github.com/pulsegate/pulsegate/pkg/inventory"
 	"github.com/pulsegate/pulsegate/pkg/policy"
@@ -33,6 +34,9 @@ type Telemetry struct {
 	MaxAge   time.Duration // 0: store.DefaultMaxAge
 	FailMode string        // "": the policy's
 	Cluster  string        // given to signals without one
+	// Pull is set for a source polled over HTTP (Pull.URL): without a
+	// store it is polled once, directly.
+	Pull config.Pull
 }
 
 // Params are the step's inputs.
@@ -46,6 +50,10 @@ type Params struct {
 	Cluster   string
 	Mode      string    // enforce (default) or shadow
 	Now       time.Time // zero: time.Now()
+	// Store is a store file (pulsegate fetch --store): every source is
+	// read from it, with its stored health as of Now. "": read files and
+	// poll url sources directly.
+	Store string
 	// Environment names the configured environment (for the record);
 	// FailMode is its fail mode for sources without their own ("": the
 	// policy's).
@@ -155,6 +163,12 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 		}
 	}
 
+	rd, err := newReader(p, env, now, time.Duration(pol.Window))
+	if err != nil {
+		return nil, err
+	}
+	defer rd.close()
+
 	rel, err := release.Load(p.Release, release.Options{Namespace: p.Namespace, Cluster: p.Cluster})
 	if err != nil {
 		return nil, tasks.Usage(err)
@@ -188,12 +202,7 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 		if t.FailMode != "" {
 			st.FailMode = policy.FailMode(t.FailMode)
 		}
-		b, err := source.ReadFile(t.Path, specs[i], ref, func(r source.Reject) {
-			if env.Rejects != nil {
-				fmt.Fprintln(env.Rejects, r.Error())
-			}
-		})
-		h := store.Health{Err: err}
+		b, h, err := rd.read(i, t, specs[i], ref, env)
 		start := len(all)
 		if b != nil {
 			st.Records, st.Rejected = b.Records, b.Rejected
@@ -211,7 +220,7 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 				all = append(all, s)
 			}
 			st.Signals = len(all) - start
-			inputs["telemetry/"+name] = digestPath(t.Path)
+			inputs["telemetry/"+name] = rd.digest(t, b)
 		}
 		if err != nil {
 			h.Err = fmt.Errorf("cannot read %s: %w", t.Path, unwrapPath(err))
