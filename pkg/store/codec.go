@@ -81,9 +81,12 @@ func appendSignal(dst []byte, s *signal.Signal) []byte {
 	return e.b
 }
 
+// decoder reads a value. Its strings are substrings of whole, one copy of
+// the value: one allocation for all of a Signal's strings.
 type decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	whole string
+	err   error
 }
 
 func (d *decoder) fail(err error) {
@@ -132,7 +135,8 @@ func (d *decoder) str() string {
 	if n == 0 {
 		return ""
 	}
-	s := string(d.b[:n])
+	at := len(d.whole) - len(d.b)
+	s := d.whole[at : at+int(n)]
 	d.b = d.b[n:]
 	return s
 }
@@ -149,7 +153,7 @@ func (d *decoder) count(what string) int {
 // decodeSignal decodes what appendSignal wrote. It never keeps b (bbolt's
 // memory is valid only inside the transaction) and never panics.
 func decodeSignal(b []byte, s *signal.Signal) error {
-	d := decoder{b: b}
+	d := decoder{b: b, whole: string(b)}
 	if v := d.byte(); d.err == nil && v != codecVersion {
 		return fmt.Errorf("unknown value version %d", v)
 	}
