@@ -5,6 +5,8 @@ BIN   := bin/pulsegate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/pulsegate/pulsegate/internal/cli.Version=$(VERSION)
 DEMO  := examples/demo
+IMAGE_REPO ?= pulsegate/pulsegate
+IMAGE_TAG  ?= 0.1.0
 
 .DEFAULT_GOAL := help
 
@@ -15,6 +17,14 @@ help: ## list the targets
 .PHONY: build
 build: ## build the static pulsegate binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/pulsegate
+
+.PHONY: image
+image: build ## build the OCI image layout dist/pulsegate-image from the static binary (no Docker engine; reproducible)
+	$(GO) run ./catalog/image -binary $(BIN) -out dist/pulsegate-image -tag $(IMAGE_TAG)
+
+.PHONY: catalog-pin
+catalog-pin: ## pin the catalog's image references to dist/pulsegate-image's digest (IMAGE_REPO, IMAGE_TAG)
+	$(GO) run ./catalog/image -pin -layout dist/pulsegate-image -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) catalog
 
 .PHONY: demo
 demo: build ## run the gate on the demo's two releases: one blocks, one proceeds
