@@ -22,6 +22,7 @@ func newFetchCommand() *cobra.Command {
 	var cfgPath, out, storePath string
 	var only []string
 	var ttl time.Duration
+	var compact bool
 	c := &cobra.Command{
 		Use:   "fetch --config FILE [--out FILE] [--store PATH]",
 		Short: "Poll the configured pull sources once and write their Signals, or keep them in the store",
@@ -36,7 +37,8 @@ of standard output (give --out as well for both), the configured file
 sources (a path, not a url) are read into it too, every source's outcome
 is recorded there for 'pulsegate signals' and 'pulsegate gate --store', and
 Signals older than --ttl are removed. Reading the same records again
-stores them once.
+stores them once. --compact then rewrites the store file without the space
+removed Signals left (into a new file, renamed over the old one).
 
 Exit 0 when every source answered, 1 when some could not be polled (the
 others are still written), 2 on usage or configuration errors, 3 when the
@@ -55,6 +57,9 @@ output cannot be written.`,
 			}
 			if ttl < 0 {
 				return tasks.Usage(errors.New("--ttl must not be negative"))
+			}
+			if compact && storePath == "" {
+				return tasks.Usage(errors.New("--compact compacts the store: give --store"))
 			}
 			var st *store.Store
 			if storePath != "" {
@@ -110,6 +115,13 @@ output cannot be written.`,
 			if st != nil && res.Expired > 0 {
 				fmt.Fprintf(stderr, "store %s: %d signals older than %s expired\n", storePath, res.Expired, ttl)
 			}
+			if st != nil && compact {
+				before, after, err := st.Compact()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stderr, "store %s: compacted from %d to %d bytes\n", storePath, before, after)
+			}
 			if res.Failed() {
 				return &ExitError{Code: ExitBlock, Err: errors.New("some sources could not be polled"), Silent: true}
 			}
@@ -121,5 +133,6 @@ output cannot be written.`,
 	c.Flags().StringSliceVar(&only, "source", nil, "poll only the sources of these names (repeatable)")
 	c.Flags().StringVar(&storePath, "store", "", "keep the Signals and every source's freshness in this store file (also reads the file sources)")
 	c.Flags().DurationVar(&ttl, "ttl", 7*24*time.Hour, "with --store, remove Signals older than this (0 keeps everything)")
+	c.Flags().BoolVar(&compact, "compact", false, "with --store, rewrite the store file afterwards to give back the space of removed Signals")
 	return c
 }

@@ -16,8 +16,8 @@ func TestFetchStoreAndSignals(t *testing.T) {
 	if code != 0 || out != "" || !strings.Contains(errOut, "falco (falco): ok, 98 records, 0 rejected, 98 signals, 98 new to the store") {
 		t.Fatalf("fetch: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, _, errOut = execute("fetch", "--config", demo, "--store", db, "--ttl", "0")
-	if code != 0 || !strings.Contains(errOut, "98 signals, 0 new to the store") {
+	code, _, errOut = execute("fetch", "--config", demo, "--store", db, "--ttl", "0", "--compact")
+	if code != 0 || !strings.Contains(errOut, "98 signals, 0 new to the store") || !strings.Contains(errOut, "compacted from") {
 		t.Fatalf("second fetch: exit %d\n%s", code, errOut)
 	}
 
@@ -66,6 +66,7 @@ func TestFetchStoreAndSignals(t *testing.T) {
 		{[]string{"signals", "--store", db, "--cluster", "c"}, "give --asset too"},
 		{[]string{"signals", "--store", filepath.Join(t.TempDir(), "none.db")}, "no such file"},
 		{[]string{"fetch", "--config", demo, "--store", db, "--ttl", "-1h"}, "--ttl"},
+		{[]string{"fetch", "--config", demo, "--compact"}, "give --store"},
 	} {
 		code, _, errOut := execute(tc.args...)
 		if code != ExitUsage || !strings.Contains(errOut, tc.want) {

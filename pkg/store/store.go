@@ -457,9 +457,10 @@ func (s *Store) Find(q Query) ([]signal.Signal, error) {
 }
 
 // Each calls fn with every Signal q selects (q.Limit aside), within one
-// read transaction: in time order for one cluster, source or the whole
-// store; grouped by cluster for an asset in every cluster. The Signal is
-// fn's to keep. An error from fn stops the walk and is returned.
+// read transaction: in time order for the whole store; for an asset or a
+// source minute by minute (within a minute in the order stored), cluster
+// by cluster when q.Asset.Cluster is empty. Find sorts by time. The Signal
+// is fn's to keep. An error from fn stops the walk and is returned.
 func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 	lo, hi := timeKey(q.Since), timeKey(q.Until)
 	if q.Until.IsZero() {

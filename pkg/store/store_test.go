@@ -770,3 +770,18 @@ func TestHugeAssetName(t *testing.T) {
 		t.Errorf("by pod: %d signals", len(got))
 	}
 }
+
+func FuzzParseAsset(f *testing.F) {
+	for _, s := range []string{"node=n", "pod=a/b", "workload=a/Deployment/b", "resource=/nodes/n", "namespace=x", "x=y", "pod=/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseAsset(s)
+		if err != nil {
+			return
+		}
+		if _, err := a.prefix(); err != nil {
+			t.Fatalf("%q parsed to %+v without a prefix: %v", s, a, err)
+		}
+	})
+}
