@@ -180,5 +180,12 @@ func (f *gateFlags) params(cmd *cobra.Command) (gate.Params, string, error) {
 	p.BreakGlass = pick("break-glass-file", cfg.BreakGlass)
 	p.Config = f.config
 	p.Store = f.store
+	if p.Store != "" && len(p.Telemetry) == 0 {
+		tel, err := storedTelemetry(p.Store, f.maxAge)
+		if err != nil {
+			return p, "", err
+		}
+		p.Telemetry = tel
+	}
 	return p, output, nil
 }

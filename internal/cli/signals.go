@@ -15,6 +15,7 @@ import (
 	"github.com/pulsegate/pulsegate/pkg/signal"
 	"github.com/pulsegate/pulsegate/pkg/store"
 	"github.com/pulsegate/pulsegate/tasks"
+	"github.com/pulsegate/pulsegate/tasks/gate"
 )
 
 // signalsReport is what `pulsegate signals -o json` prints.
@@ -139,6 +140,34 @@ too.`,
 	fl.IntVar(&limit, "limit", 0, "print only the newest N Signals (0: all)")
 	fl.StringVarP(&output, "output", "o", "text", "text or json")
 	return c
+}
+
+// storedTelemetry lists every source the store at path has a record of, as
+// the gate's telemetry: `pulsegate gate --store PATH` without a
+// configuration judges each source the store knows, with the maximum age
+// its fetch was configured with (else maxAge).
+func storedTelemetry(path string, maxAge time.Duration) ([]gate.Telemetry, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, tasks.Usage(fmt.Errorf("--store: %w", err))
+	}
+	st, err := store.Open(path, store.ReadOnly())
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	recs, err := st.Sources()
+	if err != nil {
+		return nil, err
+	}
+	var out []gate.Telemetry
+	for _, r := range recs {
+		t := gate.Telemetry{Name: r.Name, Type: r.Type, MaxAge: r.MaxAge}
+		if t.MaxAge == 0 {
+			t.MaxAge = maxAge
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 func describe(q store.Query, since time.Duration) string {

@@ -50,6 +50,16 @@ func TestFetchStoreAndSignals(t *testing.T) {
 		t.Errorf("%d audit events found by the pod's node, want 2", lent)
 	}
 
+	// The gate on the store alone: every source it knows, as of the end of
+	// the recording.
+	for rel, want := range map[string]int{"payments-api": 1, "storefront-web": 0} {
+		code, out, errOut = execute("gate", "--store", db, "--release", filepath.Join("..", "..", "examples", "demo", "releases", rel+".yaml"),
+			"--inventory", filepath.Join("..", "..", "examples", "demo", "inventory.json"), "--cluster", "prod-eu-1", "--now", "2026-11-30T10:00:00Z", "-o", "json")
+		if code != want || !strings.Contains(out, `"name": "k8s-audit"`) && !strings.Contains(out, `"name":"k8s-audit"`) {
+			t.Errorf("gate --store %s: exit %d, want %d\n%s\n%s", rel, code, want, errOut, out)
+		}
+	}
+
 	// An hour later Falco is stale; text output says so.
 	code, out, _ = execute("signals", "--store", db, "--asset", "pod=payments/payments-worker-49d077277b-090c6", "--now", "2026-11-30T11:00:00Z", "--since", "2h")
 	if code != 0 || !strings.Contains(out, "stale") || !strings.Contains(out, "older than the maximum age 15m0s") || !strings.Contains(out, "signals (pod=payments/payments-worker-49d077277b-090c6, since 2h0m0s)") {
