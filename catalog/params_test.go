@@ -223,3 +223,22 @@ func TestFlagsExist(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryLean: Tekton's and Argo's modules are for these tests only;
+// the pulsegate binary never links them.
+func TestBinaryLean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs go list")
+	}
+	cmd := exec.Command("go", "list", "-deps", "./cmd/pulsegate")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "github.com/tektoncd/") || strings.HasPrefix(p, "github.com/argoproj/") {
+			t.Errorf("cmd/pulsegate links %s", p)
+		}
+	}
+}
