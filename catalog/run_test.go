@@ -62,19 +62,6 @@ func pulsegate(t *testing.T) string {
 	return binDir
 }
 
-// hasCommand reports whether the binary has a (sub)command with these
-// flags; the steps of later issues (remediate, train) need it to run.
-func hasCommand(t *testing.T, bin string, args ...string) error {
-	out, err := exec.Command(filepath.Join(bin, "pulsegate"), append(args, "--help")...).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Usage:") || strings.Contains(string(out), "Available Commands:") && len(args) == 1 && !strings.Contains(string(out), "Flags:") {
-		return fmt.Errorf("pulsegate %s: %v", strings.Join(args, " "), err)
-	}
-	if strings.HasPrefix(string(out), "pulsegate asks the destination") {
-		return fmt.Errorf("pulsegate has no %s command", args[0])
-	}
-	return nil
-}
-
 // workdir is the demo as the workspace (Tekton) or volume (Argo) holds it:
 // the configuration, inventory, releases and telemetry of examples/demo,
 // the demo's Signals as JSON lines, the landing set and the policy input
