@@ -110,9 +110,10 @@ func (f *gateFlags) params(cmd *cobra.Command) (gate.Params, string, error) {
 		}
 		cfg = *c
 	}
+	// A flag given with an empty value (as pipelines pass unset params)
+	// leaves the configuration's value in place.
 	pick := func(flag, fromFile string) string {
-		if cmd.Flags().Changed(flag) {
-			v, _ := cmd.Flags().GetString(flag)
+		if v, _ := cmd.Flags().GetString(flag); cmd.Flags().Changed(flag) && v != "" {
 			return v
 		}
 		return fromFile
