@@ -4,21 +4,42 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
 // JSONReason turns a decoding error into a reason a person reads: a type
-// mismatch names the field ("field \"Severity\" has a JSON number, want
-// struct"), anything else is the decoder's own text.
+// mismatch names the field and the JSON it wanted ("field \"Severity\" has
+// a JSON number, want an object"), anything else is the decoder's own text.
+// Every adapter reports decoding errors through it.
 func JSONReason(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field == "" {
-			return fmt.Sprintf("the record is a JSON %s, want %s", te.Value, te.Type)
+			return fmt.Sprintf("the record is a JSON %s, want %s", te.Value, jsonKind(te.Type))
 		}
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
+		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type))
 	}
 	return err.Error()
+}
+
+// jsonKind names a Go type as the JSON it decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct, reflect.Pointer, reflect.Interface:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }
 
 // ParseTime reads an RFC 3339 time (fractions of a second kept) from the

@@ -79,7 +79,7 @@ type apiStatus struct {
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	var a alert
 	if err := json.Unmarshal(rec.Data, &a); err != nil {
-		return nil, fmt.Errorf("not an Alertmanager alert: %v", jsonReason(err))
+		return nil, fmt.Errorf("not an Alertmanager alert: %v", source.JSONReason(err))
 	}
 	if a.Alerts != nil {
 		// A webhook body or an alert group: every alert must be usable.
@@ -91,7 +91,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		for i, raw := range a.Alerts {
 			var x alert
 			if err := json.Unmarshal(raw, &x); err != nil {
-				return nil, fmt.Errorf("alerts[%d]: %v", i, jsonReason(err))
+				return nil, fmt.Errorf("alerts[%d]: %v", i, source.JSONReason(err))
 			}
 			s, err := convert(&x)
 			if err != nil {
@@ -228,7 +228,7 @@ func alertState(a *alert) (string, bool, error) {
 	}
 	var o apiStatus
 	if err := json.Unmarshal(st, &o); err != nil {
-		return "", false, fmt.Errorf("field \"status\": %v", jsonReason(err))
+		return "", false, fmt.Errorf("field \"status\": %v", source.JSONReason(err))
 	}
 	switch o.State {
 	case "active", "unprocessed":
@@ -416,12 +416,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
-	}
-	return err.Error()
 }

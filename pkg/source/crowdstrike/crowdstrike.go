@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +136,7 @@ func SeverityOf(name string, score int) (signal.Severity, error) {
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	var a alert
 	if err := json.Unmarshal(rec.Data, &a); err != nil {
-		return nil, fmt.Errorf("not a Falcon alert: %v", jsonReason(err))
+		return nil, fmt.Errorf("not a Falcon alert: %v", source.JSONReason(err))
 	}
 	id := firstNonEmpty(a.CompositeID, a.ID)
 	if id == "" {
@@ -350,28 +349,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, kindOf(te.Type))
-	}
-	return err.Error()
-}
-
-// kindOf names a Go type as the JSON it decodes from.
-func kindOf(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "an object"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	default:
-		return "a number"
-	}
 }

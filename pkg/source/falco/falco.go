@@ -77,7 +77,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	p.a = alert{}
 	a := &p.a
 	if err := json.Unmarshal(rec.Data, a); err != nil {
-		return nil, fmt.Errorf("not a Falco alert: %v", jsonReason(err))
+		return nil, fmt.Errorf("not a Falco alert: %v", source.JSONReason(err))
 	}
 	if a.Rule == "" {
 		return nil, errors.New(`missing field "rule"`)
@@ -211,12 +211,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
-	}
-	return err.Error()
 }

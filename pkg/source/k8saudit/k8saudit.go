@@ -136,7 +136,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	p.e = event{}
 	e := &p.e
 	if err := json.Unmarshal(rec.Data, e); err != nil {
-		return nil, fmt.Errorf("not a Kubernetes audit event: %v", jsonReason(err))
+		return nil, fmt.Errorf("not a Kubernetes audit event: %v", source.JSONReason(err))
 	}
 	if err := checkKind(e); err != nil {
 		return nil, err
@@ -418,12 +418,4 @@ func shortPath(p string) string {
 		return ""
 	}
 	return path.Clean("/" + p)
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
-	}
-	return err.Error()
 }

@@ -349,7 +349,7 @@ func TestReject(t *testing.T) {
 		{"no time", string(ev(t, map[string]any{"stageTimestamp": nil, "requestReceivedTimestamp": nil})), `missing field "stageTimestamp"`},
 		{"only zero times", string(ev(t, map[string]any{"stageTimestamp": "0001-01-01T00:00:00Z", "requestReceivedTimestamp": nil})), `missing field "stageTimestamp"`},
 		{"bad time", string(ev(t, map[string]any{"stageTimestamp": "yesterday"})), `field "stageTimestamp": "yesterday" is not an RFC 3339 time`},
-		{"epoch number time", string(ev(t, map[string]any{"stageTimestamp": 1700000000})), `field "stageTimestamp" has a JSON number, want string`},
+		{"epoch number time", string(ev(t, map[string]any{"stageTimestamp": 1700000000})), `field "stageTimestamp" has a JSON number, want a string`},
 		{"time past year 9999 in UTC", string(ev(t, map[string]any{"stageTimestamp": "9999-12-31T23:59:59-23:59"})), `is outside the years 1 to 9999`},
 		{"time before year 1 in UTC", string(ev(t, map[string]any{"stageTimestamp": "0001-01-01T00:00:01+01:00"})), `is outside the years 1 to 9999`},
 		{"no verb", string(ev(t, map[string]any{"verb": nil})), `missing field "verb"`},

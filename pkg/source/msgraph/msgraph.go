@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"reflect"
 	"strings"
 	"time"
 
@@ -99,7 +98,7 @@ var severities = map[string]signal.Severity{
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	var a alert
 	if err := json.Unmarshal(rec.Data, &a); err != nil {
-		return nil, fmt.Errorf("not a Graph security alert: %v", jsonReason(err))
+		return nil, fmt.Errorf("not a Graph security alert: %v", source.JSONReason(err))
 	}
 	if a.ID == "" {
 		return nil, errors.New(`missing field "id"`)
@@ -226,7 +225,7 @@ func evidence(doc []byte, list []json.RawMessage) (found, error) {
 	for i, raw := range items {
 		var e evidenceItem
 		if err := json.Unmarshal(raw, &e); err != nil {
-			return found{}, fmt.Errorf("evidence[%d]: %v", i, jsonReason(err))
+			return found{}, fmt.Errorf("evidence[%d]: %v", i, source.JSONReason(err))
 		}
 		f.add(&e, 0)
 	}
@@ -401,28 +400,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, kindOf(te.Type))
-	}
-	return err.Error()
-}
-
-// kindOf names a Go type as the JSON it decodes from.
-func kindOf(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "an object"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	default:
-		return "a number"
-	}
 }

@@ -79,7 +79,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 func (p *Parser) parse(data []byte) ([]signal.Signal, error) {
 	var s series
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("not a Prometheus series: %v", jsonReason(err))
+		return nil, fmt.Errorf("not a Prometheus series: %v", source.JSONReason(err))
 	}
 	if s.Metric == nil {
 		return nil, errors.New(`missing field "metric"`)
@@ -408,12 +408,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
-	}
-	return err.Error()
 }

@@ -180,7 +180,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	p.r = response{}
 	r := &p.r
 	if err := json.Unmarshal(rec.Data, r); err != nil {
-		return nil, fmt.Errorf("not a Tetragon event: %v", jsonReason(err))
+		return nil, fmt.Errorf("not a Tetragon event: %v", source.JSONReason(err))
 	}
 	typ, ev, err := r.event(rec.Data)
 	if err != nil {
@@ -538,12 +538,4 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
-}
-
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q has a JSON %s, want %s", te.Field, te.Value, te.Type)
-	}
-	return err.Error()
 }

@@ -243,7 +243,7 @@ func TestReject(t *testing.T) {
 		{"bad time", string(ev(t, TypeExec, nil, map[string]any{"time": "now"})), `field "time": "now" is not an RFC 3339 time`},
 		{"zero time", string(ev(t, TypeExec, nil, map[string]any{"time": "0001-01-01T00:00:00Z"})), `field "time" is the zero time`},
 		{"time past year 9999 in UTC", string(ev(t, TypeExec, nil, map[string]any{"time": "9999-12-31T23:59:59-23:59"})), `is outside the years 1 to 9999`},
-		{"time as number", string(ev(t, TypeExec, nil, map[string]any{"time": 1700000000})), `field "time" has a JSON number, want string`},
+		{"time as number", string(ev(t, TypeExec, nil, map[string]any{"time": 1700000000})), `field "time" has a JSON number, want a string`},
 		{"no process", string(ev(t, TypeKprobe, map[string]any{"process": nil}, nil)), `missing field "process_kprobe.process"`},
 		{"array", `[]`, "not a Tetragon event"},
 		{"binary is a number", string(ev(t, TypeExec, map[string]any{"process": map[string]any{"binary": 7}}, nil)), `field "process_exec.process.binary" has a JSON number`},
