@@ -43,8 +43,18 @@ kube-harness: ## build (once, cached outside the repo) the etcd and kube-apiserv
 	bash test/kube/build.sh >/dev/null
 
 .PHONY: test
-test: fmt-check vet kube-harness ## gofmt check, go vet, and go test -race on everything (starts a real kube-apiserver)
+test: fmt-check vet kube-harness test-deps ## gofmt check, go vet, and go test -race on everything (starts a real kube-apiserver, Prometheus, Alertmanager)
 	PULSEGATE_KUBE_REQUIRE=1 $(GO) test -race -timeout 25m ./...
+
+.PHONY: test-deps
+test-deps: ## install Debian's prometheus and prometheus-alertmanager for the tests, when missing and root
+	@if command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing prometheus and prometheus-alertmanager (Debian packages) for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; \
+	else \
+	  echo "prometheus not installed and cannot install it here (not root or no apt-get): its tests will skip"; \
+	fi
 
 .PHONY: test-short
 test-short: ## quick tests: no -race, -short
