@@ -10,6 +10,7 @@
 package feature
 
 import (
+	"cmp"
 	"math"
 	"strconv"
 	"strings"
@@ -210,7 +211,7 @@ func (a *acc) add(s *signal.Signal) {
 		v[iHigh]++
 	}
 	a.once(&a.rules, s.Rule, iRules)
-	a.once(&a.procs, firstNonEmpty(s.Attrs["process"], s.Attrs["binary"], s.Attrs["exe"]), iProcesses)
+	a.once(&a.procs, cmp.Or(s.Attrs["process"], s.Attrs["binary"], s.Attrs["exe"]), iProcesses)
 	if b := binary(s); b != "" {
 		a.once(&a.bins, b, iBinaries)
 		if !a.history[b] && !a.baseline[b] {
@@ -252,7 +253,7 @@ func (a *acc) add(s *signal.Signal) {
 }
 
 // binary is the executable path a signal names, if any.
-func binary(s *signal.Signal) string { return firstNonEmpty(s.Attrs["binary"], s.Attrs["exe"]) }
+func binary(s *signal.Signal) string { return cmp.Or(s.Attrs["binary"], s.Attrs["exe"]) }
 
 // outbound reports whether s is a connection the asset opens, and its
 // destination ("" when unknown).
@@ -304,13 +305,4 @@ func excess(value, threshold string) float64 {
 		return 1
 	}
 	return math.Min(v/t, maxExcess)
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

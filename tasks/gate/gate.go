@@ -4,6 +4,7 @@
 package gate
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -212,7 +213,7 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 					continue // not yet happened as of now
 				}
 				if s.Asset.Cluster == "" {
-					s.Asset.Cluster = firstNonEmpty(t.Cluster, p.Cluster)
+					s.Asset.Cluster = cmp.Or(t.Cluster, p.Cluster)
 				}
 				if s.Time.After(h.LastRecord) {
 					h.LastRecord = s.Time
@@ -356,13 +357,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

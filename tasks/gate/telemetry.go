@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,7 +67,7 @@ func newReader(p Params, env Env, now time.Time, window time.Duration) (*reader,
 			continue
 		}
 		wg.Go(func() {
-			ct := config.Telemetry{Name: t.Name, Type: t.Type, Cluster: firstNonEmpty(t.Cluster, p.Cluster), Pull: t.Pull}
+			ct := config.Telemetry{Name: t.Name, Type: t.Type, Cluster: cmp.Or(t.Cluster, p.Cluster), Pull: t.Pull}
 			b, _, err := fetch.Poll(ctx, ct, nameOf(t), now, env.Sources, nil)
 			r.polled[i] = polled{b, err}
 		})

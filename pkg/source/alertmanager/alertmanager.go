@@ -20,6 +20,7 @@ package alertmanager
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,7 +179,7 @@ func convert(a *alert) (signal.Signal, error) {
 		Score:    sev.Score(),
 		Native:   a.Labels["severity"],
 		Rule:     name,
-		Title:    firstNonEmpty(a.Annotations["summary"], a.Annotations["description"], a.Annotations["message"], name),
+		Title:    cmp.Or(a.Annotations["summary"], a.Annotations["description"], a.Annotations["message"], name),
 		Asset:    asset(a.Labels),
 	}
 	s.Raw.ID = a.Fingerprint
@@ -191,7 +192,7 @@ func convert(a *alert) (signal.Signal, error) {
 	s.SetAttr("job", a.Labels["job"])
 	s.SetAttr("service", a.Labels["service"])
 	s.SetAttr("description", a.Annotations["description"])
-	s.SetAttr("runbook", firstNonEmpty(a.Annotations["runbook_url"], a.Annotations["runbook"]))
+	s.SetAttr("runbook", cmp.Or(a.Annotations["runbook_url"], a.Annotations["runbook"]))
 	s.SetAttr("generator", a.GeneratorURL)
 	s.SetAttr("value", a.Value)
 	return s, nil
@@ -256,7 +257,7 @@ func identity(a *alert) []byte {
 			fmt.Fprintf(&b, "%q=%q,", k, a.Labels[k])
 		}
 	}
-	b.WriteString("|" + firstNonEmpty(a.StartsAt, a.ActiveAt))
+	b.WriteString("|" + cmp.Or(a.StartsAt, a.ActiveAt))
 	if state, quiet, _ := alertState(a); quiet {
 		b.WriteString("|" + state)
 	}
@@ -267,10 +268,10 @@ func identity(a *alert) []byte {
 func asset(l map[string]string) signal.Asset {
 	a := signal.Asset{
 		Cluster:   l["cluster"],
-		Namespace: firstNonEmpty(l["namespace"], l["exported_namespace"], l["kubernetes_namespace"]),
-		Pod:       firstNonEmpty(l["pod"], l["pod_name"], l["kubernetes_pod_name"]),
-		Container: firstNonEmpty(l["container"], l["container_name"]),
-		Node:      firstNonEmpty(l["node"], l["kubernetes_node"], l["nodename"]),
+		Namespace: cmp.Or(l["namespace"], l["exported_namespace"], l["kubernetes_namespace"]),
+		Pod:       cmp.Or(l["pod"], l["pod_name"], l["kubernetes_pod_name"]),
+		Container: cmp.Or(l["container"], l["container_name"]),
+		Node:      cmp.Or(l["node"], l["kubernetes_node"], l["nodename"]),
 	}
 	for _, kind := range []struct{ label, kind string }{
 		{"deployment", "Deployment"}, {"statefulset", "StatefulSet"}, {"daemonset", "DaemonSet"},
@@ -407,13 +408,4 @@ func splitMatchers(s string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

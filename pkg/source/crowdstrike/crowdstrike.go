@@ -19,6 +19,7 @@
 package crowdstrike
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,7 +139,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	if err := json.Unmarshal(rec.Data, &a); err != nil {
 		return nil, fmt.Errorf("not a Falcon alert: %v", source.JSONReason(err))
 	}
-	id := firstNonEmpty(a.CompositeID, a.ID)
+	id := cmp.Or(a.CompositeID, a.ID)
 	if id == "" {
 		return nil, errors.New(`missing field "composite_id"`)
 	}
@@ -175,9 +176,9 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		ClassUID: signal.ClassDetectionFinding,
 		Severity: sev,
 		Score:    sev.Score(),
-		Native:   firstNonEmpty(a.SeverityName, strconv.Itoa(score)),
-		Rule:     firstNonEmpty(a.Name, a.DisplayName, a.TechniqueID),
-		Title:    firstNonEmpty(a.Description, a.DisplayName, a.Name),
+		Native:   cmp.Or(a.SeverityName, strconv.Itoa(score)),
+		Rule:     cmp.Or(a.Name, a.DisplayName, a.TechniqueID),
+		Title:    cmp.Or(a.Description, a.DisplayName, a.Name),
 		Raw:      signal.RawRef{ID: id},
 	}
 	if score >= 0 {
@@ -196,8 +197,8 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		s.SetAttr("instance_id", d.InstanceID)
 	}
 	s.SetAttr("status", a.Status)
-	s.SetAttr("tactic", firstNonEmpty(a.TacticID, a.Tactic))
-	s.SetAttr("technique", firstNonEmpty(a.TechniqueID, a.Technique))
+	s.SetAttr("tactic", cmp.Or(a.TacticID, a.Tactic))
+	s.SetAttr("technique", cmp.Or(a.TechniqueID, a.Technique))
 	s.SetAttr("product", a.Product)
 	s.SetAttr("type", a.Type)
 	s.SetAttr("cmdline", a.Cmdline)
@@ -340,13 +341,4 @@ func decode(body []byte, where string) (*envelope, error) {
 		return nil, fmt.Errorf("%s: API errors: %s (trace id %s)", where, strings.Join(msgs, "; "), e.Meta.TraceID)
 	}
 	return &e, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -20,6 +20,7 @@ package falco
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		s.ClassUID = signal.ClassApplicationLifecycle
 		s.Severity = signal.SeverityInformational
 		s.Score = s.Severity.Score()
-		s.Asset.Node = firstNonEmpty(a.Hostname, f.str("evt.hostname"))
+		s.Asset.Node = cmp.Or(a.Hostname, f.str("evt.hostname"))
 		s.SetAttr("falco.version", f.str("falco.version"))
 		return []signal.Signal{s}, nil
 	}
@@ -116,7 +117,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	s.ClassUID = signal.ClassDetectionFinding
 	s.Raw.ID = a.UUID
 
-	s.Asset.Cluster = firstNonEmpty(f.str("k8s.cluster.name"), f.str("cluster"))
+	s.Asset.Cluster = cmp.Or(f.str("k8s.cluster.name"), f.str("cluster"))
 	if a.Source == "k8s_audit" || a.Source == "k8saudit" {
 		// hostname is where Falco runs, not what the event is about.
 		s.Asset.Namespace = f.str("ka.target.namespace")
@@ -130,11 +131,11 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		s.SetAttr("verb", f.str("ka.verb"))
 		s.SetAttr("falco.hostname", a.Hostname)
 	} else {
-		s.Asset.Node = firstNonEmpty(a.Hostname, f.str("evt.hostname"))
+		s.Asset.Node = cmp.Or(a.Hostname, f.str("evt.hostname"))
 		s.Asset.Namespace = f.str("k8s.ns.name")
 		s.Asset.Pod = f.str("k8s.pod.name")
 		s.Asset.Container = f.str("container.name")
-		if id := firstNonEmpty(f.str("container.full_id"), f.str("container.id")); id != "host" {
+		if id := cmp.Or(f.str("container.full_id"), f.str("container.id")); id != "host" {
 			s.Asset.ContainerID = id
 		}
 		if repo := f.str("container.image.repository"); repo != "" {
@@ -202,13 +203,4 @@ func (f fields) str(k string) string {
 	default:
 		return string(v)
 	}
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -21,6 +21,7 @@
 package msgraph
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,7 +133,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		Severity: sev,
 		Score:    sev.Score(),
 		Native:   a.Severity,
-		Rule:     firstNonEmpty(a.DetectorID, a.Title),
+		Rule:     cmp.Or(a.DetectorID, a.Title),
 		Title:    a.Title,
 		Raw:      signal.RawRef{ID: a.ID},
 	}
@@ -391,13 +392,4 @@ func (p *puller) Pull(ctx context.Context, c *httpclient.Client) (*source.Batch,
 		return nil, err
 	}
 	return b, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

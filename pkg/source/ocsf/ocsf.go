@@ -28,6 +28,7 @@
 package ocsf
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -277,10 +278,10 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		s.Title = e.Message
 	}
 	if s.Rule == "" {
-		s.Rule = firstNonEmpty(e.TypeName, e.ClassName, Classes[class])
+		s.Rule = cmp.Or(e.TypeName, e.ClassName, Classes[class])
 	}
 	if d := e.Device; d != nil {
-		s.Asset.Node = firstNonEmpty(d.Hostname, d.Name)
+		s.Asset.Node = cmp.Or(d.Hostname, d.Name)
 		s.SetAttr("device_uid", d.UID)
 		s.SetAttr("device_ip", d.IP)
 	}
@@ -377,23 +378,23 @@ func applyResource(a *signal.Asset, r resource) {
 	typ := strings.ToLower(r.Type)
 	switch {
 	case typ == "pods" || typ == "pod":
-		a.Pod = firstNonEmpty(a.Pod, r.Name)
-		a.Namespace = firstNonEmpty(a.Namespace, r.Namespace)
+		a.Pod = cmp.Or(a.Pod, r.Name)
+		a.Namespace = cmp.Or(a.Namespace, r.Namespace)
 	case typ == "nodes" || typ == "node":
-		a.Node = firstNonEmpty(a.Node, r.Name)
+		a.Node = cmp.Or(a.Node, r.Name)
 	case typ == "namespaces" || typ == "namespace":
-		a.Namespace = firstNonEmpty(a.Namespace, r.Name)
+		a.Namespace = cmp.Or(a.Namespace, r.Name)
 	case workloads[typ] != "":
 		if a.Workload == "" {
 			a.WorkloadKind, a.Workload = workloads[typ], r.Name
 		}
-		a.Namespace = firstNonEmpty(a.Namespace, r.Namespace)
+		a.Namespace = cmp.Or(a.Namespace, r.Namespace)
 	case strings.HasPrefix(r.UID, "arn:"):
-		a.CloudResource = firstNonEmpty(a.CloudResource, r.UID)
+		a.CloudResource = cmp.Or(a.CloudResource, r.UID)
 		if strings.Contains(r.UID, ":eks:") {
 			if _, rest, ok := strings.Cut(r.UID, ":cluster/"); ok {
 				name, _, _ := strings.Cut(rest, "/")
-				a.Cluster = firstNonEmpty(a.Cluster, name)
+				a.Cluster = cmp.Or(a.Cluster, name)
 			}
 		}
 	case r.Name != "" && a.Resource == "":
@@ -402,18 +403,9 @@ func applyResource(a *signal.Asset, r resource) {
 		} else {
 			a.Resource = r.Name
 		}
-		a.Namespace = firstNonEmpty(a.Namespace, r.Namespace)
+		a.Namespace = cmp.Or(a.Namespace, r.Namespace)
 	}
 	if a.CloudResource == "" && strings.HasPrefix(r.UID, "/subscriptions/") {
 		a.CloudResource = r.UID // an Azure resource id
 	}
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -19,6 +19,7 @@ package prometheus
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,8 +114,8 @@ func (p *Parser) parse(data []byte) ([]signal.Signal, error) {
 	if q == nil {
 		sig.ClassUID = signal.ClassApplicationLifecycle
 		sig.Severity = signal.SeverityInformational
-		sig.Rule = firstNonEmpty(name, "sample")
-		sig.Title = fmt.Sprintf("%s = %s", firstNonEmpty(name, "sample"), sig.Native)
+		sig.Rule = cmp.Or(name, "sample")
+		sig.Title = fmt.Sprintf("%s = %s", cmp.Or(name, "sample"), sig.Native)
 	} else {
 		sig.ClassUID = q.Class
 		if sig.ClassUID == 0 {
@@ -125,7 +126,7 @@ func (p *Parser) parse(data []byte) ([]signal.Signal, error) {
 			sig.Severity = signal.SeverityMedium
 		}
 		sig.Rule = q.Name
-		sig.Title = firstNonEmpty(q.Title, q.Name) + fmt.Sprintf(": %s %s %s", sig.Native, opOf(q), formatValue(q.Threshold))
+		sig.Title = cmp.Or(q.Title, q.Name) + fmt.Sprintf(": %s %s %s", sig.Native, opOf(q), formatValue(q.Threshold))
 		if who := sig.Asset.String(); who != "unknown asset" {
 			sig.Title += " on " + who
 		}
@@ -247,10 +248,10 @@ func formatValue(v float64) string {
 func asset(l map[string]string) signal.Asset {
 	a := signal.Asset{
 		Cluster:   l["cluster"],
-		Namespace: firstNonEmpty(l["namespace"], l["exported_namespace"], l["kubernetes_namespace"]),
-		Pod:       firstNonEmpty(l["pod"], l["pod_name"], l["kubernetes_pod_name"]),
-		Container: firstNonEmpty(l["container"], l["container_name"]),
-		Node:      firstNonEmpty(l["node"], l["kubernetes_node"], l["nodename"]),
+		Namespace: cmp.Or(l["namespace"], l["exported_namespace"], l["kubernetes_namespace"]),
+		Pod:       cmp.Or(l["pod"], l["pod_name"], l["kubernetes_pod_name"]),
+		Container: cmp.Or(l["container"], l["container_name"]),
+		Node:      cmp.Or(l["node"], l["kubernetes_node"], l["nodename"]),
 	}
 	for _, kind := range []struct{ label, kind string }{
 		{"deployment", "Deployment"}, {"statefulset", "StatefulSet"}, {"daemonset", "DaemonSet"},
@@ -399,13 +400,4 @@ func (p *puller) Pull(ctx context.Context, c *httpclient.Client) (*source.Batch,
 		source.AddItems(b, &Parser{Query: q}, "query "+q.Name, items)
 	}
 	return b, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -26,6 +26,7 @@
 package trivy
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -320,7 +321,7 @@ func operatorReport(d *doc, base string) ([]signal.Signal, error) {
 		return nil, err
 	}
 	l := d.ObjectMeta.Labels
-	a := signal.Asset{Namespace: firstNonEmpty(l["trivy-operator.resource.namespace"], d.ObjectMeta.Namespace),
+	a := signal.Asset{Namespace: cmp.Or(l["trivy-operator.resource.namespace"], d.ObjectMeta.Namespace),
 		Container: l["trivy-operator.container.name"], ImageDigest: r.Artifact.Digest}
 	kind, name := l["trivy-operator.resource.kind"], l["trivy-operator.resource.name"]
 	if kind == "Pod" {
@@ -360,13 +361,4 @@ func operatorReport(d *doc, base string) ([]signal.Signal, error) {
 		b.add(s)
 	}
 	return b.done(t, a), nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

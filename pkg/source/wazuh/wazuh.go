@@ -18,6 +18,7 @@
 package wazuh
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,7 +189,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 			s.Asset.Namespace, s.Asset.Pod = at.Namespace, at.Pod
 		}
 		if s.Asset.Container == "" {
-			s.Asset.Container = firstNonEmpty(at.Container, at.Name)
+			s.Asset.Container = cmp.Or(at.Container, at.Name)
 		}
 		if s.Asset.ContainerID == "" {
 			s.Asset.ContainerID = d.Actor.ID
@@ -208,13 +209,4 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	s.SetAttr("srcip", a.Data.SrcIP)
 	s.SetAttr("full_log", a.FullLog)
 	return []signal.Signal{s}, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
