@@ -1,0 +1,490 @@
+package source
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// JSONScanner reads one JSON text held in a string, front to back, without
+// building a tree and without allocating for strings that have no escapes:
+// their values are substrings of the text. It is the fast path of the
+// adapters' parsers; encoding/json stays their reference.
+//
+// The scanner is strict: it accepts exactly the syntax that encoding/json
+// accepts, and when a value is not what the caller asked for (a number where
+// a string was wanted), or the text is deeper or odder than it handles, it
+// fails. A failed scanner stays failed; every method then returns zero
+// values and loops end. A caller that sees Failed decodes the same text with
+// encoding/json instead, which gives the same result or the error a person
+// reads. Callers must also fail (Fail) where encoding/json's semantics would
+// differ from what they built: a known key repeated, or a key that matches a
+// struct field only case-insensitively.
+//
+// Reading an object:
+//
+//	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+//		switch sc.Key() {
+//		case "rule":
+//			rule, _ = sc.String()
+//		default:
+//			sc.Skip()
+//		}
+//	}
+//	if !sc.End() { /* fall back to encoding/json */ }
+type JSONScanner struct {
+	s      string
+	i      int
+	failed bool
+}
+
+// MaxScanDepth is the deepest nesting Skip follows; deeper values fail the
+// scan (encoding/json itself allows 10,000 levels).
+const MaxScanDepth = 1000
+
+// Reset makes sc read s from its start.
+func (sc *JSONScanner) Reset(s string) { *sc = JSONScanner{s: s} }
+
+// Failed reports whether the scan failed.
+func (sc *JSONScanner) Failed() bool { return sc.failed }
+
+// Fail marks the scan as failed (the caller found something it does not
+// decode as encoding/json would).
+func (sc *JSONScanner) Fail() { sc.failed = true }
+
+// Offset is the byte offset of the next unread byte.
+func (sc *JSONScanner) Offset() int { return sc.i }
+
+func (sc *JSONScanner) ws() {
+	for sc.i < len(sc.s) {
+		switch sc.s[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+// Peek returns the first byte of the next value after white space ('{',
+// '[', '"', 't', 'f', 'n', '-' or a digit), or 0 at the end or after a
+// failure. It consumes only the white space.
+func (sc *JSONScanner) Peek() byte {
+	if sc.failed {
+		return 0
+	}
+	sc.ws()
+	if sc.i >= len(sc.s) {
+		return 0
+	}
+	return sc.s[sc.i]
+}
+
+// End reports whether the text ended after the values read, with nothing
+// but white space left and no failure; otherwise the scan fails.
+func (sc *JSONScanner) End() bool {
+	if sc.failed {
+		return false
+	}
+	sc.ws()
+	if sc.i != len(sc.s) {
+		sc.failed = true
+	}
+	return !sc.failed
+}
+
+func (sc *JSONScanner) expect(c byte) bool {
+	if sc.failed {
+		return false
+	}
+	sc.ws()
+	if sc.i < len(sc.s) && sc.s[sc.i] == c {
+		sc.i++
+		return true
+	}
+	sc.failed = true
+	return false
+}
+
+// ObjectStart reads '{' and reports whether a member follows (then call
+// Key); it is false for an empty object, which it consumes whole, and on
+// failure (the value is not an object).
+func (sc *JSONScanner) ObjectStart() bool {
+	if !sc.expect('{') {
+		return false
+	}
+	sc.ws()
+	if sc.i < len(sc.s) && sc.s[sc.i] == '}' {
+		sc.i++
+		return false
+	}
+	return true
+}
+
+// ObjectNext reads what follows a member's value: ',' (true: another member
+// follows) or '}' (false: the object is done). Anything else fails.
+func (sc *JSONScanner) ObjectNext() bool { return sc.next('}') }
+
+// ArrayStart reads '[' and reports whether an element follows; false for an
+// empty array, which it consumes whole, and on failure.
+func (sc *JSONScanner) ArrayStart() bool {
+	if !sc.expect('[') {
+		return false
+	}
+	sc.ws()
+	if sc.i < len(sc.s) && sc.s[sc.i] == ']' {
+		sc.i++
+		return false
+	}
+	return true
+}
+
+// ArrayNext reads what follows an element: ',' (true) or ']' (false).
+func (sc *JSONScanner) ArrayNext() bool { return sc.next(']') }
+
+func (sc *JSONScanner) next(end byte) bool {
+	if sc.failed {
+		return false
+	}
+	sc.ws()
+	if sc.i < len(sc.s) {
+		switch sc.s[sc.i] {
+		case ',':
+			sc.i++
+			return true
+		case end:
+			sc.i++
+			return false
+		}
+	}
+	sc.failed = true
+	return false
+}
+
+// Key reads a member's name and the ':' after it. The name is unescaped as
+// encoding/json does; it is "" on failure.
+func (sc *JSONScanner) Key() string {
+	if sc.Peek() != '"' {
+		sc.failed = true
+		return ""
+	}
+	k := sc.str()
+	if !sc.expect(':') {
+		return ""
+	}
+	return k
+}
+
+// String reads a string value. A JSON null gives ("", false), as it leaves
+// a Go string unset; any other kind of value fails the scan.
+func (sc *JSONScanner) String() (string, bool) {
+	switch sc.Peek() {
+	case '"':
+		v := sc.str()
+		return v, !sc.failed
+	case 'n':
+		sc.lit("null")
+		return "", false
+	}
+	sc.failed = true
+	return "", false
+}
+
+// Int64 reads an integer value as encoding/json reads it into an int64: a
+// number with a fraction or an exponent, or out of range, fails the scan.
+// A JSON null gives (0, false).
+func (sc *JSONScanner) Int64() (int64, bool) {
+	switch c := sc.Peek(); {
+	case c == 'n':
+		sc.lit("null")
+		return 0, false
+	case c == '-' || c >= '0' && c <= '9':
+		raw, integer := sc.number()
+		if sc.failed || !integer {
+			sc.failed = true
+			return 0, false
+		}
+		n, ok := ParseDigits(raw)
+		if !ok {
+			sc.failed = true
+		}
+		return n, ok
+	}
+	sc.failed = true
+	return 0, false
+}
+
+// Bool reads true or false. A JSON null gives (false, false).
+func (sc *JSONScanner) Bool() (v, ok bool) {
+	switch sc.Peek() {
+	case 't':
+		sc.lit("true")
+		return true, !sc.failed
+	case 'f':
+		sc.lit("false")
+		return false, !sc.failed
+	case 'n':
+		sc.lit("null")
+		return false, false
+	}
+	sc.failed = true
+	return false, false
+}
+
+// Null reads a null if one is next and reports whether it did.
+func (sc *JSONScanner) Null() bool {
+	if sc.Peek() != 'n' {
+		return false
+	}
+	sc.lit("null")
+	return !sc.failed
+}
+
+// Skip checks the next value, whatever it is, and returns its text
+// verbatim (as a json.RawMessage would hold it; "" on failure).
+func (sc *JSONScanner) Skip() string {
+	if sc.Peek() == 0 {
+		sc.failed = true
+		return ""
+	}
+	start := sc.i
+	sc.skip(0)
+	if sc.failed {
+		return ""
+	}
+	return sc.s[start:sc.i]
+}
+
+func (sc *JSONScanner) skip(depth int) {
+	if depth > MaxScanDepth {
+		sc.failed = true
+		return
+	}
+	switch sc.Peek() {
+	case '{':
+		for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+			if sc.Peek() != '"' {
+				sc.failed = true
+				return
+			}
+			sc.skipString()
+			sc.expect(':')
+			sc.skip(depth + 1)
+		}
+	case '[':
+		for ok := sc.ArrayStart(); ok; ok = sc.ArrayNext() {
+			sc.skip(depth + 1)
+		}
+	case '"':
+		sc.skipString()
+	case 't':
+		sc.lit("true")
+	case 'f':
+		sc.lit("false")
+	case 'n':
+		sc.lit("null")
+	case 0:
+		sc.failed = true
+	default:
+		sc.number()
+	}
+}
+
+func (sc *JSONScanner) lit(w string) {
+	if len(sc.s)-sc.i >= len(w) && sc.s[sc.i:sc.i+len(w)] == w {
+		sc.i += len(w)
+		return
+	}
+	sc.failed = true
+}
+
+// plain marks the bytes that may stand in a string as they are and leave
+// it ASCII: not '"', '\\', control characters or bytes of UTF-8 sequences.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString checks the string at sc.i (which is '"') and moves past it. It
+// returns the bytes between the quotes, and whether they need decoding
+// (escapes, or bytes that are not valid UTF-8, which encoding/json turns
+// into U+FFFD).
+func (sc *JSONScanner) scanString() (body string, decode bool) {
+	s := sc.s
+	i := sc.i + 1
+	start := i
+	high := false
+	for {
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			sc.failed = true
+			return "", false
+		}
+		switch c := s[i]; {
+		case c == '"':
+			sc.i = i + 1
+			body = s[start:i]
+			if high && !decode && !utf8.ValidString(body) {
+				decode = true
+			}
+			return body, decode
+		case c == '\\':
+			decode = true
+			if i+1 >= len(s) {
+				sc.failed = true
+				return "", false
+			}
+			switch s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(s) || !isHex4(s[i+2:i+6]) {
+					sc.failed = true
+					return "", false
+				}
+				i += 6
+			default:
+				sc.failed = true
+				return "", false
+			}
+		case c < 0x20:
+			sc.failed = true
+			return "", false
+		default: // a byte of a UTF-8 sequence
+			high = true
+			i++
+		}
+	}
+}
+
+func isHex4(h string) bool {
+	for i := 0; i < 4; i++ {
+		c := h[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func (sc *JSONScanner) skipString() { sc.scanString() }
+
+// str reads the string at sc.i and returns its value: a substring of the
+// text, or, when it needs decoding, what encoding/json makes of it.
+func (sc *JSONScanner) str() string {
+	start := sc.i
+	body, decode := sc.scanString()
+	if sc.failed || !decode {
+		return body
+	}
+	var v string
+	if json.Unmarshal([]byte(sc.s[start:sc.i]), &v) != nil {
+		sc.failed = true
+		return ""
+	}
+	return v
+}
+
+// number checks the number at sc.i (JSON's grammar: -?(0|[1-9][0-9]*)
+// (\.[0-9]+)?([eE][+-]?[0-9]+)?), moves past it and returns its text, and
+// whether it is an integer (no fraction, no exponent).
+func (sc *JSONScanner) number() (raw string, integer bool) {
+	s := sc.s
+	i := sc.i
+	start := i
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		sc.failed = true
+		return "", false
+	}
+	integer = true
+	if i < len(s) && s[i] == '.' {
+		integer = false
+		i++
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			sc.failed = true
+			return "", false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		integer = false
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			sc.failed = true
+			return "", false
+		}
+	}
+	sc.i = i
+	return s[start:i], integer
+}
+
+// ParseDigits reads an optionally signed decimal integer ("-12", "+7",
+// "1739178957508657123") into an int64 without going through float64, as
+// strconv.ParseInt(s, 10, 64) does but without allocating an error. ok is
+// false for anything else, and on overflow.
+func ParseDigits(s string) (n int64, ok bool) {
+	if len(s) == 0 || len(s) > 20 {
+		return 0, false
+	}
+	neg := false
+	switch s[0] {
+	case '-', '+':
+		neg = s[0] == '-'
+		s = s[1:]
+		if len(s) == 0 {
+			return 0, false
+		}
+	}
+	if len(s) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	switch {
+	case !neg && u <= 1<<63-1:
+		return int64(u), true
+	case neg && u <= 1<<63:
+		return -int64(u), true
+	}
+	return 0, false
+}
+
+// JSONText is the text of a JSON value as a string, read through a
+// json.Unmarshaler: what json.RawMessage holds, without the []byte. It lets
+// an encoding/json fallback fill the same structs as a JSONScanner.
+type JSONText string
+
+// UnmarshalJSON keeps b verbatim ("null" for a JSON null).
+func (t *JSONText) UnmarshalJSON(b []byte) error {
+	*t = JSONText(b)
+	return nil
+}

@@ -1,0 +1,193 @@
+package source
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var scanCases = []string{
+	`{}`, `[]`, `{"a":1}`, ` { "a" : [ 1 , 2.5 , -3e+7 , true , false , null , "x" ] } `,
+	`{"a":{"b":{"c":[[],{}]}}}`, `"\u00e9\n\"\\\/\b\f\r\t"`, `"é"`, `-0`, `0.5`, `1E5`, `12`,
+	`{"a":1,}`, `{,}`, `[1,]`, `[,1]`, `{"a" 1}`, `{"a":}`, `{a:1}`, `{"a":1`, `[1 2]`,
+	`01`, `1.`, `.5`, `-`, `1e`, `1e+`, `+1`, `--1`, `0x1`, `tru`, `nul`, `falsy`,
+	`"abc`, "\"a\x01b\"", `"\x"`, `"\u12"`, `"\u12G4"`, "\"\xff\"", "\"\xe9t\xe9\"",
+	`{"a":1}x`, `{"a":1}{}`, ``, ` `, `"\ud800"`, `"\ud83d\ude00"`,
+}
+
+// The scanner accepts exactly what encoding/json accepts.
+func TestJSONScannerValid(t *testing.T) {
+	for _, in := range scanCases {
+		var sc JSONScanner
+		sc.Reset(in)
+		raw := sc.Skip()
+		ok := sc.End()
+		if want := json.Valid([]byte(in)); ok != want {
+			t.Errorf("%q: scanner accepts %v, encoding/json %v", in, ok, want)
+		}
+		if ok && raw != strings.TrimSpace(in) {
+			t.Errorf("%q: raw %q", in, raw)
+		}
+	}
+	deep := strings.Repeat("[", MaxScanDepth+2) + strings.Repeat("]", MaxScanDepth+2)
+	var sc JSONScanner
+	sc.Reset(deep)
+	if sc.Skip(); !sc.Failed() {
+		t.Errorf("nesting beyond MaxScanDepth did not fail")
+	}
+}
+
+func TestJSONScannerValues(t *testing.T) {
+	in := `{"s":"plain","e":"a\tb\u00e9","bad":"` + "\xff" + `","n":null,"i":-42,"big":1739178957508657123,` +
+		`"f":1.5,"over":9223372036854775808,"b":true,"arr":["x",{"y":[1]}],"k\u0065y":"v"}`
+	var sc JSONScanner
+	sc.Reset(in)
+	got := map[string]string{}
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		k := sc.Key()
+		switch k {
+		case "s", "e", "bad", "key":
+			v, _ := sc.String()
+			got[k] = v
+		case "n":
+			if v, ok := sc.String(); ok || v != "" {
+				t.Errorf("null string: %q %v", v, ok)
+			}
+		case "i", "big":
+			n, ok := sc.Int64()
+			if !ok {
+				t.Fatalf("%s: int failed", k)
+			}
+			got[k] = strconv.FormatInt(n, 10)
+		case "b":
+			v, ok := sc.Bool()
+			if !v || !ok {
+				t.Errorf("bool %v %v", v, ok)
+			}
+		default:
+			got[k] = sc.Skip()
+		}
+	}
+	if !sc.End() {
+		t.Fatalf("failed at %d", sc.Offset())
+	}
+	want := map[string]string{"s": "plain", "e": "a\tbé", "bad": "\ufffd", "i": "-42", "big": "1739178957508657123",
+		"f": "1.5", "over": "9223372036854775808", "arr": `["x",{"y":[1]}]`, "key": "v"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: got %q, want %q", k, got[k], w)
+		}
+	}
+	// Plain strings, keys and numbers are read without allocating.
+	plain := `{"key": "abc", "n": 12, "skip": [1, {"x": "y"}]}`
+	if n := testing.AllocsPerRun(100, func() {
+		sc.Reset(plain)
+		for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+			switch sc.Key() {
+			case "key":
+				sc.String()
+			case "n":
+				sc.Int64()
+			default:
+				sc.Skip()
+			}
+		}
+		if !sc.End() {
+			t.Fatal("failed")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per scan", n)
+	}
+}
+
+func TestJSONScannerKindMismatch(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		read func(*JSONScanner)
+	}{
+		{`1`, func(sc *JSONScanner) { sc.String() }},
+		{`"1"`, func(sc *JSONScanner) { sc.Int64() }},
+		{`1.5`, func(sc *JSONScanner) { sc.Int64() }},
+		{`1e3`, func(sc *JSONScanner) { sc.Int64() }},
+		{`9223372036854775808`, func(sc *JSONScanner) { sc.Int64() }},
+		{`"true"`, func(sc *JSONScanner) { sc.Bool() }},
+		{`[1]`, func(sc *JSONScanner) { sc.ObjectStart() }},
+		{`{}`, func(sc *JSONScanner) { sc.ArrayStart() }},
+		{`{1:2}`, func(sc *JSONScanner) { sc.ObjectStart(); sc.Key() }},
+	} {
+		var sc JSONScanner
+		sc.Reset(tt.in)
+		tt.read(&sc)
+		if !sc.Failed() {
+			t.Errorf("%s: did not fail", tt.in)
+		}
+		// Once failed, everything is zero and loops end.
+		if sc.ObjectStart() || sc.ArrayNext() || sc.Peek() != 0 || sc.Skip() != "" || sc.End() {
+			t.Errorf("%s: a failed scanner went on", tt.in)
+		}
+	}
+}
+
+func TestParseDigits(t *testing.T) {
+	for _, s := range []string{"0", "-0", "+7", "007", "1739178957508657123", "9223372036854775807",
+		"-9223372036854775808", "9223372036854775808", "-9223372036854775809", "", "-", "+", "1a", "1.0",
+		"99999999999999999999", "123456789012345678901"} {
+		n, ok := ParseDigits(s)
+		want, err := strconv.ParseInt(s, 10, 64)
+		if ok != (err == nil) || ok && n != want {
+			t.Errorf("%q: got %d %v, strconv %d %v", s, n, ok, want, err)
+		}
+	}
+}
+
+func TestJSONText(t *testing.T) {
+	var v struct{ A, B JSONText }
+	if err := json.Unmarshal([]byte(`{"A": {"x": [1, 2]}, "B": null}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.A != `{"x": [1, 2]}` || v.B != "null" {
+		t.Errorf("got %q %q", v.A, v.B)
+	}
+}
+
+// FuzzJSONScanner checks the scanner against encoding/json on any text:
+// the same acceptance, and the same string and integer values.
+func FuzzJSONScanner(f *testing.F) {
+	for _, s := range scanCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var sc JSONScanner
+		sc.Reset(in)
+		sc.Skip()
+		ok := sc.End()
+		valid := json.Valid([]byte(in))
+		if ok && !valid {
+			t.Fatalf("%q: accepted, encoding/json rejects it", in)
+		}
+		if valid && !ok && strings.Count(in, "[")+strings.Count(in, "{") <= MaxScanDepth {
+			t.Fatalf("%q: rejected, encoding/json accepts it", in)
+		}
+		sc.Reset(in)
+		if v, isStr := sc.String(); sc.End() {
+			var want *string
+			if err := json.Unmarshal([]byte(in), &want); err != nil {
+				t.Fatalf("%q: read, encoding/json: %v", in, err)
+			}
+			if isStr != (want != nil) || want != nil && v != *want {
+				t.Fatalf("%q: string %q, encoding/json %v", in, v, want)
+			}
+		}
+		sc.Reset(in)
+		if n, isNum := sc.Int64(); sc.End() {
+			var want *int64
+			if err := json.Unmarshal([]byte(in), &want); err != nil {
+				t.Fatalf("%q: read, encoding/json: %v", in, err)
+			}
+			if isNum != (want != nil) || want != nil && n != *want {
+				t.Fatalf("%q: int %d, encoding/json %v", in, n, want)
+			}
+		}
+	})
+}
