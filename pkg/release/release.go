@@ -1,6 +1,7 @@
 // Package release describes what is being deployed: the workloads in a set
-// of rendered Kubernetes manifests, their pod templates and images, and the
-// cluster and namespace they go to.
+// of rendered Kubernetes manifests, their pod templates and images, the
+// Services, Ingresses and NetworkPolicies shipped with them, and the cluster
+// and namespace they go to.
 package release
 
 import (
@@ -12,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pulsegate/pulsegate/pkg/kube"
@@ -26,9 +28,32 @@ type Release struct {
 	Workloads []Workload
 	// Images referenced by the workloads, de-duplicated, sorted.
 	Images []Image
-	// Other counts objects that are not workloads (Services, ConfigMaps),
-	// by kind.
+	// Services, Ingresses and NetworkPolicies the release ships, in
+	// manifest order, with their namespaces filled in.
+	Services        []Service
+	Ingresses       []Ingress
+	NetworkPolicies []NetworkPolicy
+	// Other counts the objects of kinds the release does not use
+	// (ConfigMaps, Secrets, a Rollout of another API group), by kind.
 	Other map[string]int
+}
+
+// Service is a Service in the release.
+type Service struct {
+	Service *corev1.Service
+	Source  string // FILE:LINE of the manifest
+}
+
+// Ingress is an Ingress (networking.k8s.io) in the release.
+type Ingress struct {
+	Ingress *networkingv1.Ingress
+	Source  string // FILE:LINE of the manifest
+}
+
+// NetworkPolicy is a NetworkPolicy (networking.k8s.io) in the release.
+type NetworkPolicy struct {
+	NetworkPolicy *networkingv1.NetworkPolicy
+	Source        string // FILE:LINE of the manifest
 }
 
 // Workload is one object that creates pods.
@@ -40,8 +65,33 @@ type Workload struct {
 	// Jobs without one (then pods are matched by owner references).
 	Selector *metav1.LabelSelector
 	// Template is the pod template (for a Pod: its own metadata and spec).
+	// For a Rollout with spec.workloadRef it is the referenced object's
+	// template once resolved (see WorkloadRef), and empty before.
 	Template corev1.PodTemplateSpec
 	Source   string // FILE:LINE of the manifest
+	// WorkloadRef is an Argo Rollout's spec.workloadRef; nil for every
+	// other workload.
+	WorkloadRef *WorkloadRef
+}
+
+// WorkloadRef is an Argo Rollout's spec.workloadRef: the Deployment or
+// ReplicaSet (API group apps) whose pod template the Rollout's pods use.
+// Argo Rollouts takes the selector from it too when the Rollout has none.
+type WorkloadRef struct {
+	APIVersion string
+	Kind       string // Deployment or ReplicaSet
+	Name       string
+	// From names where the template was found: "Deployment shop/web
+	// (deploy/web.yaml:1)" for an object in the release, "Deployment
+	// shop/web in the cluster" for one in the inventory; empty while
+	// unresolved.
+	From string
+}
+
+// refTarget is "Kind namespace/name" of the object a Rollout's workloadRef
+// names, in the Rollout's namespace.
+func (w Workload) refTarget() string {
+	return w.WorkloadRef.Kind + " " + w.Namespace + "/" + w.WorkloadRef.Name
 }
 
 // Ref is "Kind namespace/name".
@@ -103,6 +153,14 @@ func FromObjects(objs []kube.Object, opt Options) (*Release, error) {
 	r := &Release{Cluster: opt.Cluster, Other: map[string]int{}}
 	var errs []error
 	for _, o := range objs {
+		ok, err := r.network(o, ns)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			continue
+		}
 		w, ok, err := workload(o)
 		if err != nil {
 			errs = append(errs, err)
@@ -124,6 +182,14 @@ func FromObjects(objs []kube.Object, opt Options) (*Release, error) {
 	if len(r.Workloads) == 0 {
 		return nil, errors.New("the release has no workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod or Rollout)")
 	}
+	r.resolveInRelease()
+	r.images()
+	return r, nil
+}
+
+// images lists the workloads' images, each once, sorted.
+func (r *Release) images() {
+	r.Images = nil
 	seen := map[string]bool{}
 	for _, w := range r.Workloads {
 		spec := w.Template.Spec
@@ -135,15 +201,20 @@ func FromObjects(objs []kube.Object, opt Options) (*Release, error) {
 		}
 	}
 	sort.Slice(r.Images, func(i, j int) bool { return r.Images[i].Ref < r.Images[j].Ref })
-	return r, nil
 }
 
-// rollout is the part of an Argo Rollouts Rollout that matters here.
+// rollout is the part of an Argo Rollouts Rollout that matters here
+// (argoproj.io/v1alpha1 RolloutSpec: selector, template, workloadRef).
 type rollout struct {
 	Metadata metav1.ObjectMeta `json:"metadata"`
 	Spec     struct {
-		Selector *metav1.LabelSelector  `json:"selector"`
-		Template corev1.PodTemplateSpec `json:"template"`
+		Selector    *metav1.LabelSelector  `json:"selector"`
+		Template    corev1.PodTemplateSpec `json:"template"`
+		WorkloadRef *struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Name       string `json:"name"`
+		} `json:"workloadRef"`
 	} `json:"spec"`
 }
 
@@ -186,6 +257,11 @@ func workload(o kube.Object) (Workload, bool, error) {
 		var d rollout
 		err = o.Decode(&d)
 		w.Selector, w.Template = d.Spec.Selector, d.Spec.Template
+		if err == nil && d.Spec.WorkloadRef != nil {
+			ref := d.Spec.WorkloadRef
+			w.WorkloadRef = &WorkloadRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name}
+			err = checkWorkloadRef(o, w)
+		}
 	default:
 		return w, false, nil
 	}

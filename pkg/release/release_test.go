@@ -128,7 +128,9 @@ func TestFromObjectsAllKinds(t *testing.T) {
 		t.Errorf("a Pod's template is its own metadata and spec: name %q, nodeName %q", pod.Template.Name, pod.Template.Spec.NodeName)
 	}
 
-	wantOther := map[string]int{"Service": 1, "ConfigMap": 2, "Rollout": 1}
+	// The Service is used now (Services); ConfigMaps and the foreign
+	// Rollout are counted.
+	wantOther := map[string]int{"ConfigMap": 2, "Rollout": 1}
 	if !reflect.DeepEqual(rel.Other, wantOther) {
 		t.Errorf("Other = %v, want %v", rel.Other, wantOther)
 	}
@@ -233,8 +235,9 @@ func TestLoadDemo(t *testing.T) {
 	if w.Template.Spec.NodeSelector["pool"] != "payments" || len(w.Template.Spec.Tolerations) != 1 {
 		t.Errorf("template lost its placement: %+v", w.Template.Spec)
 	}
-	if !reflect.DeepEqual(rel.Other, map[string]int{"Service": 1}) {
-		t.Errorf("Other = %v", rel.Other)
+	if len(rel.Other) != 0 || len(rel.Services) != 1 || rel.Services[0].Service.Name != "payments-api" ||
+		rel.Services[0].Source != "../../examples/demo/releases/payments-api.yaml:37" {
+		t.Errorf("Other = %v, Services = %+v", rel.Other, rel.Services)
 	}
 	want := Image{
 		Ref:    "registry.example.com/payments/api:2.15.0@sha256:5b0c1e9b2f6f7d3c8a4e2d1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b",
@@ -283,7 +286,7 @@ func TestLoadErrors(t *testing.T) {
 // FuzzLoad runs untrusted manifests through Parse and FromObjects: no
 // panics, and a release that comes back is well formed.
 func FuzzLoad(f *testing.F) {
-	for _, p := range []string{"testdata/all-kinds.yaml", "../../examples/demo/releases/payments-api.yaml", "../../examples/demo/releases/storefront-web.yaml"} {
+	for _, p := range []string{"testdata/all-kinds.yaml", "testdata/network.yaml", "../../examples/demo/releases/payments-api.yaml", "../../examples/demo/releases/storefront-web.yaml"} {
 		objs, err := kube.ReadPath(p)
 		if err != nil {
 			f.Fatal(err)
@@ -292,6 +295,11 @@ func FuzzLoad(f *testing.F) {
 			f.Add(o.JSON)
 		}
 	}
+	network, err := os.ReadFile("testdata/network.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(network)
 	f.Add([]byte("kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: 'a@b:c'}]}}}"))
 	f.Add([]byte("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: ':'}, {image: '@'}, {image: '/:@'}]}"))
 	f.Add([]byte("kind: ReplicaSet\nmetadata: {name: r}\nspec: {selector: {matchExpressions: [{key: a, operator: Bogus}]}}"))
@@ -311,6 +319,29 @@ func FuzzLoad(f *testing.F) {
 			if w.Name == "" || w.Namespace == "" || w.Source == "" {
 				t.Errorf("incomplete workload %+v", w)
 			}
+			if w.WorkloadRef != nil && (w.Kind != "Rollout" || w.WorkloadRef.Name == "") {
+				t.Errorf("workloadRef %+v on %s", w.WorkloadRef, w.Ref())
+			}
+		}
+		for _, s := range rel.Services {
+			if s.Service.Name == "" || s.Service.Namespace == "" || s.Source == "" {
+				t.Errorf("incomplete Service %+v", s)
+			}
+		}
+		for _, n := range rel.NetworkPolicies {
+			if n.NetworkPolicy.Name == "" || n.NetworkPolicy.Namespace == "" || n.Source == "" {
+				t.Errorf("incomplete NetworkPolicy %+v", n)
+			}
+		}
+		// Without a cluster, every unresolved workloadRef is an error that
+		// names its Rollout; with none, the release resolves to itself.
+		unresolved := rel.Unresolved()
+		got, err := rel.Resolve(nil)
+		switch {
+		case len(unresolved) == 0 && (err != nil || got != rel):
+			t.Errorf("Resolve(nil) on a resolved release: %v", err)
+		case len(unresolved) > 0 && (err == nil || !strings.Contains(err.Error(), unresolved[0].Ref())):
+			t.Errorf("Resolve(nil) with %d unresolved: %v", len(unresolved), err)
 		}
 		seen := map[string]bool{}
 		for i, im := range rel.Images {
