@@ -42,7 +42,7 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 	if e.ResponseStatus != nil {
 		code = e.ResponseStatus.Code
 	}
-	decision := e.Annotations["authorization.k8s.io/decision"]
+	decision := e.decision
 	denied := decision == "forbid" || code == 401 || code == 403
 	allowed := !denied && code < 400
 	var r objectRef

@@ -1,0 +1,494 @@
+package k8saudit
+
+import (
+	"bytes"
+)
+
+// The fast path decodes an event in one pass with scanner into the same
+// event value that encoding/json would produce, or gives up and leaves the
+// record to encoding/json (decodeEvent). The event's strings are copied
+// into one new string per record, not one each.
+
+// Strings of an event, by index into fastEvent.str.
+const (
+	sAPIVersion = iota
+	sLevel
+	sAuditID
+	sStage
+	sRequestURI
+	sVerb
+	sUserAgent
+	sRequestReceived
+	sStageTimestamp
+	sTimestamp
+	sUsername
+	sImpersonated
+	sResource
+	sNamespace
+	sName
+	sAPIGroup
+	sSubresource
+	sReason
+	sDecision
+	nStrings
+)
+
+// span is a string's contents in the record; esc means it needs unquoting.
+type span struct {
+	start, end int
+	esc        bool
+}
+
+// fastEvent holds what the scan found, before the strings are copied.
+type fastEvent struct {
+	str                       [nStrings]span
+	kind, reqObj, respObj     []byte
+	groups, ips               []span // reused
+	hasUser, hasImpersonated  bool
+	hasRef, hasStatus, hasIPs bool
+	hasGroups, hasAnnotations bool
+	code                      int
+	groupsBuf, ipsBuf         []string // reused
+	groupEnds, ipEnds         []int    // reused
+	buf                       []byte   // reused
+}
+
+var eventKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user",
+	"impersonatedUser", "sourceIPs", "userAgent", "objectRef", "responseStatus", "requestObject",
+	"responseObject", "requestReceivedTimestamp", "stageTimestamp", "timestamp", "annotations"}
+
+// decodeFast fills e from data and reports whether it could; when it could
+// not, e is to be decoded with encoding/json.
+func (f *fastEvent) decode(data []byte, e *event) bool {
+	f.str = [nStrings]span{}
+	f.kind, f.reqObj, f.respObj = nil, nil, nil
+	f.groups, f.ips = f.groups[:0], f.ips[:0]
+	f.hasUser, f.hasImpersonated, f.hasRef, f.hasStatus, f.hasIPs, f.hasGroups, f.hasAnnotations = false, false, false, false, false, false, false
+	f.code = 0
+
+	s := scanner{b: data}
+	s.ws()
+	if s.peek() != '{' || !s.open() {
+		return false
+	}
+	var seen uint32
+	for n := 0; ; n++ {
+		key, ok := s.member(n)
+		if !ok {
+			break
+		}
+		if s.keyEsc {
+			return false
+		}
+		bit := uint32(0)
+		switch string(key) {
+		case "kind":
+			bit = 1 << 0
+			start := s.i
+			if !s.skip() {
+				return false
+			}
+			f.kind = data[start:s.i]
+		case "apiVersion":
+			bit = 1 << 1
+			f.text(&s, sAPIVersion)
+		case "level":
+			bit = 1 << 2
+			f.text(&s, sLevel)
+		case "auditID":
+			bit = 1 << 3
+			f.text(&s, sAuditID)
+		case "stage":
+			bit = 1 << 4
+			f.text(&s, sStage)
+		case "requestURI":
+			bit = 1 << 5
+			f.text(&s, sRequestURI)
+		case "verb":
+			bit = 1 << 6
+			f.text(&s, sVerb)
+		case "user":
+			bit = 1 << 7
+			f.hasUser = true
+			f.user(&s, sUsername, true)
+		case "impersonatedUser":
+			bit = 1 << 8
+			f.hasImpersonated = !s.null() && f.user(&s, sImpersonated, false)
+		case "sourceIPs":
+			bit = 1 << 9
+			f.hasIPs = f.list(&s, &f.ips)
+		case "userAgent":
+			bit = 1 << 10
+			f.text(&s, sUserAgent)
+		case "objectRef":
+			bit = 1 << 11
+			f.hasRef = !s.null() && f.objectRef(&s)
+		case "responseStatus":
+			bit = 1 << 12
+			f.hasStatus = !s.null() && f.status(&s)
+		case "requestObject":
+			bit = 1 << 13
+			start := s.i
+			if !s.skip() {
+				return false
+			}
+			f.reqObj = data[start:s.i]
+		case "responseObject":
+			bit = 1 << 14
+			start := s.i
+			if !s.skip() {
+				return false
+			}
+			f.respObj = data[start:s.i]
+		case "requestReceivedTimestamp":
+			bit = 1 << 15
+			f.text(&s, sRequestReceived)
+		case "stageTimestamp":
+			bit = 1 << 16
+			f.text(&s, sStageTimestamp)
+		case "timestamp":
+			bit = 1 << 17
+			f.text(&s, sTimestamp)
+		case "annotations":
+			bit = 1 << 18
+			f.hasAnnotations = !s.null() && f.annotations(&s)
+		default:
+			if foldsTo(key, eventKeys...) {
+				return false
+			}
+			s.skip()
+		}
+		if s.err || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+	s.close()
+	if !s.end() {
+		return false
+	}
+	f.fill(data, e)
+	return true
+}
+
+// text reads a string or null into f.str[i].
+func (f *fastEvent) text(s *scanner, i int) {
+	switch s.peek() {
+	case '"':
+		start, end, esc := s.str()
+		f.str[i] = span{start, end, esc}
+	case 'n':
+		s.lit("null")
+	default:
+		s.fail()
+	}
+}
+
+// list reads an array of strings (null elements are "") or null, and
+// reports whether it was an array.
+func (f *fastEvent) list(s *scanner, out *[]span) bool {
+	if s.null() {
+		return false
+	}
+	if s.peek() != '[' || !s.open() {
+		return s.fail()
+	}
+	for n := 0; s.elem(n); n++ {
+		switch s.peek() {
+		case '"':
+			start, end, esc := s.str()
+			*out = append(*out, span{start, end, esc})
+		case 'n':
+			s.lit("null")
+			*out = append(*out, span{})
+		default:
+			return s.fail()
+		}
+	}
+	s.close()
+	return !s.err
+}
+
+var userKeys = []string{"username", "groups"}
+
+// user reads a userInfo object (or null, when nullOK).
+func (f *fastEvent) user(s *scanner, name int, nullOK bool) bool {
+	if nullOK && s.null() {
+		return true
+	}
+	if s.peek() != '{' || !s.open() {
+		return s.fail()
+	}
+	var seen uint8
+	for n := 0; ; n++ {
+		key, ok := s.member(n)
+		if !ok {
+			break
+		}
+		if s.keyEsc {
+			return s.fail()
+		}
+		var bit uint8
+		switch string(key) {
+		case "username":
+			bit = 1
+			f.text(s, name)
+		case "groups":
+			bit = 2
+			if name == sUsername {
+				f.hasGroups = f.list(s, &f.groups)
+			} else {
+				var discard []span
+				f.list(s, &discard)
+			}
+		default:
+			if foldsTo(key, userKeys...) {
+				return s.fail()
+			}
+			s.skip()
+		}
+		if s.err || seen&bit != 0 {
+			return s.fail()
+		}
+		seen |= bit
+	}
+	s.close()
+	return !s.err
+}
+
+var refKeys = []string{"resource", "namespace", "name", "apiGroup", "subresource"}
+
+func (f *fastEvent) objectRef(s *scanner) bool {
+	if s.peek() != '{' || !s.open() {
+		return s.fail()
+	}
+	var seen uint8
+	for n := 0; ; n++ {
+		key, ok := s.member(n)
+		if !ok {
+			break
+		}
+		if s.keyEsc {
+			return s.fail()
+		}
+		var bit uint8
+		switch string(key) {
+		case "resource":
+			bit = 1
+			f.text(s, sResource)
+		case "namespace":
+			bit = 2
+			f.text(s, sNamespace)
+		case "name":
+			bit = 4
+			f.text(s, sName)
+		case "apiGroup":
+			bit = 8
+			f.text(s, sAPIGroup)
+		case "subresource":
+			bit = 16
+			f.text(s, sSubresource)
+		default:
+			if foldsTo(key, refKeys...) {
+				return s.fail()
+			}
+			s.skip()
+		}
+		if s.err || seen&bit != 0 {
+			return s.fail()
+		}
+		seen |= bit
+	}
+	s.close()
+	return !s.err
+}
+
+var statusKeys = []string{"code", "reason"}
+
+func (f *fastEvent) status(s *scanner) bool {
+	if s.peek() != '{' || !s.open() {
+		return s.fail()
+	}
+	var seen uint8
+	for n := 0; ; n++ {
+		key, ok := s.member(n)
+		if !ok {
+			break
+		}
+		if s.keyEsc {
+			return s.fail()
+		}
+		var bit uint8
+		switch string(key) {
+		case "code":
+			bit = 1
+			if s.null() {
+				break
+			}
+			start := s.i
+			if s.peek() == '"' || !s.num() {
+				return s.fail()
+			}
+			if s.i-start > 18 {
+				return s.fail() // may not fit an int: encoding/json decides
+			}
+			neg, v := false, 0
+			for _, c := range s.b[start:s.i] {
+				if c == '-' {
+					neg = true
+					continue
+				}
+				v = v*10 + int(c-'0')
+			}
+			if neg {
+				v = -v
+			}
+			f.code = v
+		case "reason":
+			bit = 2
+			f.text(s, sReason)
+		default:
+			if foldsTo(key, statusKeys...) {
+				return s.fail()
+			}
+			s.skip()
+		}
+		if s.err || seen&bit != 0 {
+			return s.fail()
+		}
+		seen |= bit
+	}
+	s.close()
+	return !s.err
+}
+
+// annotations reads a map of strings, keeping the authorization decision.
+func (f *fastEvent) annotations(s *scanner) bool {
+	if s.peek() != '{' || !s.open() {
+		return s.fail()
+	}
+	for n := 0; ; n++ {
+		key, ok := s.member(n)
+		if !ok {
+			break
+		}
+		if s.keyEsc && bytes.IndexByte(key, '\\') >= 0 {
+			return s.fail()
+		}
+		if string(key) == "authorization.k8s.io/decision" {
+			f.str[sDecision] = span{}
+			f.text(s, sDecision)
+			continue
+		}
+		switch s.peek() {
+		case '"':
+			s.str()
+		case 'n':
+			s.lit("null")
+		default:
+			return s.fail()
+		}
+	}
+	s.close()
+	return !s.err
+}
+
+// fill copies the strings into one new string and sets e's fields.
+func (f *fastEvent) fill(data []byte, e *event) {
+	buf := f.buf[:0]
+	var offs [nStrings]int // ends; string i is buf[offs[i-1]:offs[i]]
+	put := func(buf []byte, sp span) []byte {
+		if sp.esc {
+			return appendUnquoted(buf, data[sp.start:sp.end])
+		}
+		return append(buf, data[sp.start:sp.end]...)
+	}
+	for i, sp := range f.str {
+		buf = put(buf, sp)
+		offs[i] = len(buf)
+	}
+	f.groupEnds, f.ipEnds = f.groupEnds[:0], f.ipEnds[:0]
+	for _, sp := range f.groups {
+		buf = put(buf, sp)
+		f.groupEnds = append(f.groupEnds, len(buf))
+	}
+	for _, sp := range f.ips {
+		buf = put(buf, sp)
+		f.ipEnds = append(f.ipEnds, len(buf))
+	}
+	all := string(buf)
+	if cap(buf) <= 64<<10 { // keep a small scratch buffer, not a huge record's
+		f.buf = buf
+	} else {
+		f.buf = nil
+	}
+	str := func(i int) string {
+		start := 0
+		if i > 0 {
+			start = offs[i-1]
+		}
+		return all[start:offs[i]]
+	}
+
+	if len(f.kind) > 0 {
+		e.Kind = f.kind
+	}
+	e.APIVersion = str(sAPIVersion)
+	e.Level = str(sLevel)
+	e.AuditID = str(sAuditID)
+	e.Stage = str(sStage)
+	e.RequestURI = str(sRequestURI)
+	e.Verb = str(sVerb)
+	e.UserAgent = str(sUserAgent)
+	e.RequestReceivedTimestamp = str(sRequestReceived)
+	e.StageTimestamp = str(sStageTimestamp)
+	e.Timestamp = str(sTimestamp)
+	e.User.Username = str(sUsername)
+	start := offs[nStrings-1]
+	if f.hasGroups {
+		g := f.groupsBuf[:0]
+		if g == nil {
+			g = make([]string, 0, 4)
+		}
+		for _, end := range f.groupEnds {
+			g = append(g, all[start:end])
+			start = end
+		}
+		f.groupsBuf = g
+		e.User.Groups = g
+	}
+	if f.hasIPs {
+		ips := f.ipsBuf[:0]
+		if ips == nil {
+			ips = make([]string, 0, 2)
+		}
+		for _, end := range f.ipEnds {
+			ips = append(ips, all[start:end])
+			start = end
+		}
+		f.ipsBuf = ips
+		e.SourceIPs = ips
+	}
+	if f.hasImpersonated {
+		e.ImpersonatedUser = &userInfo{Username: str(sImpersonated)}
+	}
+	if f.hasRef {
+		e.ObjectRef = &objectRef{
+			Resource:    str(sResource),
+			Namespace:   str(sNamespace),
+			Name:        str(sName),
+			APIGroup:    str(sAPIGroup),
+			Subresource: str(sSubresource),
+		}
+	}
+	if f.hasStatus {
+		e.ResponseStatus = &status{Code: f.code, Reason: str(sReason)}
+	}
+	if f.reqObj != nil {
+		e.RequestObject = f.reqObj
+	}
+	if f.respObj != nil {
+		e.ResponseObject = f.respObj
+	}
+	e.decision = str(sDecision)
+}

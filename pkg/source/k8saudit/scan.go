@@ -1,0 +1,438 @@
+package k8saudit
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// scanner is the fast path's JSON reader: one validating pass over a
+// record that visits only the fields the mapping needs and skips the rest.
+// It accepts exactly the JSON that encoding/json accepts, and it gives up
+// (err) on anything whose decoding it does not reproduce exactly: syntax
+// errors, type mismatches, duplicate or case-folded field names, escaped
+// names, deep nesting. The caller then decodes the record with
+// encoding/json, so that odd input keeps its old result and reason.
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+	err   bool
+	// keyEsc is set by member when the key it returned holds a backslash
+	// or a non-ASCII byte.
+	keyEsc bool
+}
+
+// maxDepth bounds nesting on the fast path (encoding/json allows 10000,
+// and deeper records fall back to it).
+const maxDepth = 256
+
+// plain marks the string bytes that need no attention: printable ASCII
+// other than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func (s *scanner) fail() bool {
+	s.err = true
+	return false
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the byte at s.i, or 0 at the end.
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// str reads the string that starts at s.i (its opening quote) and returns
+// the span of its contents; esc reports a backslash or a non-ASCII byte in
+// it (the contents then need unquoting).
+func (s *scanner) str() (start, end int, esc bool) {
+	b := s.b
+	i := s.i + 1
+	start = i
+	for {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			s.fail()
+			return 0, 0, false
+		}
+		switch c := b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return start, i, esc
+		case c == '\\':
+			esc = true
+			if i+1 >= len(b) {
+				s.fail()
+				return 0, 0, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || getu4(b[i:i+6]) < 0 {
+					s.fail()
+					return 0, 0, false
+				}
+				i += 6
+			default:
+				s.fail()
+				return 0, 0, false
+			}
+		case c < 0x20:
+			s.fail()
+			return 0, 0, false
+		default: // non-ASCII
+			esc = true
+			i++
+		}
+	}
+}
+
+// lit reads the literal w (true, false, null) at s.i.
+func (s *scanner) lit(w string) bool {
+	if len(s.b)-s.i < len(w) || string(s.b[s.i:s.i+len(w)]) != w {
+		return s.fail()
+	}
+	s.i += len(w)
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// num reads a number at s.i; integer reports that it has neither a
+// fraction nor an exponent.
+func (s *scanner) num() (integer bool) {
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return s.fail()
+	}
+	integer = true
+	if i < len(b) && b[i] == '.' {
+		integer = false
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return s.fail()
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		integer = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return s.fail()
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	s.i = i
+	return integer
+}
+
+// member moves to the n-th member (from 0) of the object whose '{' has
+// been consumed: it returns the member's key (raw, see keyEsc) and leaves
+// s.i at its value, or returns false after the closing '}' or on error.
+func (s *scanner) member(n int) ([]byte, bool) {
+	s.ws()
+	c := s.peek()
+	if n > 0 {
+		switch c {
+		case ',':
+			s.i++
+			s.ws()
+			c = s.peek()
+		case '}':
+			s.i++
+			return nil, false
+		default:
+			return nil, s.fail()
+		}
+	} else if c == '}' {
+		s.i++
+		return nil, false
+	}
+	if c != '"' {
+		return nil, s.fail()
+	}
+	start, end, esc := s.str()
+	if s.err {
+		return nil, false
+	}
+	s.keyEsc = esc
+	s.ws()
+	if s.peek() != ':' {
+		return nil, s.fail()
+	}
+	s.i++
+	s.ws()
+	return s.b[start:end], true
+}
+
+// elem moves to the n-th element (from 0) of the array whose '[' has been
+// consumed, leaving s.i at it, or returns false after the closing ']' or on
+// error.
+func (s *scanner) elem(n int) bool {
+	s.ws()
+	c := s.peek()
+	if n > 0 {
+		switch c {
+		case ',':
+			s.i++
+			s.ws()
+			return true
+		case ']':
+			s.i++
+			return false
+		default:
+			return s.fail()
+		}
+	}
+	if c == ']' {
+		s.i++
+		return false
+	}
+	return true
+}
+
+// open consumes the '{' or '[' at s.i, counting depth.
+func (s *scanner) open() bool {
+	s.i++
+	s.depth++
+	if s.depth > maxDepth {
+		return s.fail()
+	}
+	return true
+}
+
+func (s *scanner) close() { s.depth-- }
+
+// skip validates and skips the value at s.i.
+func (s *scanner) skip() bool {
+	switch s.peek() {
+	case '"':
+		s.str()
+	case '{':
+		if !s.open() {
+			return false
+		}
+		for n := 0; ; n++ {
+			if _, ok := s.member(n); !ok {
+				break
+			}
+			if !s.skip() {
+				return false
+			}
+		}
+		s.close()
+	case '[':
+		if !s.open() {
+			return false
+		}
+		for n := 0; s.elem(n); n++ {
+			if !s.skip() {
+				return false
+			}
+		}
+		s.close()
+	case 't':
+		s.lit("true")
+	case 'f':
+		s.lit("false")
+	case 'n':
+		s.lit("null")
+	default:
+		s.num()
+	}
+	return !s.err
+}
+
+// null consumes a null at s.i and reports whether there was one.
+func (s *scanner) null() bool {
+	if s.peek() == 'n' {
+		s.lit("null")
+		return true
+	}
+	return false
+}
+
+// end checks that nothing but white space follows the top-level value.
+func (s *scanner) end() bool {
+	s.ws()
+	if s.i != len(s.b) {
+		return s.fail()
+	}
+	return !s.err
+}
+
+// text reads a string value into a new string (null is ""), and fails on
+// any other type.
+func (s *scanner) text() string {
+	switch s.peek() {
+	case '"':
+		start, end, esc := s.str()
+		if s.err {
+			return ""
+		}
+		if esc {
+			return string(appendUnquoted(nil, s.b[start:end]))
+		}
+		return string(s.b[start:end])
+	case 'n':
+		s.lit("null")
+	default:
+		s.fail()
+	}
+	return ""
+}
+
+// boolean reads true, false or null (as nil).
+func (s *scanner) boolean() *bool {
+	switch s.peek() {
+	case 't':
+		s.lit("true")
+		return &yes
+	case 'f':
+		s.lit("false")
+		return &no
+	case 'n':
+		s.lit("null")
+	default:
+		s.fail()
+	}
+	return nil
+}
+
+var yes, no = true, false
+
+// foldsTo reports whether key, which matched none of names exactly, would
+// still match one of them in encoding/json, which matches names without
+// regard to case. Keys with escapes or non-ASCII bytes are never passed
+// here (the fast path gives up on them first).
+func foldsTo(key []byte, names ...string) bool {
+	for _, n := range names {
+		if len(n) != len(key) {
+			continue
+		}
+		i := 0
+		for i < len(n) && lower(key[i]) == lower(n[i]) {
+			i++
+		}
+		if i == len(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// getu4 decodes \uXXXX from the beginning of s, returning the hex value,
+// or it returns -1 (as encoding/json's).
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c = c - '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+// appendUnquoted appends the contents of a string that str validated,
+// unescaped and coerced to UTF-8 as encoding/json does (unquoteBytes): an
+// invalid byte or a lone surrogate becomes U+FFFD.
+func appendUnquoted(dst, s []byte) []byte {
+	for r := 0; r < len(s); {
+		c := s[r]
+		switch {
+		case c == '\\':
+			r++
+			switch s[r] {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := getu4(s[r-1:])
+				r += 5
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != utf8.RuneError {
+						dst = utf8.AppendRune(dst, dec)
+						r += 6
+						continue
+					}
+					rr = utf8.RuneError
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default: // '"', '\\', '/'
+				dst = append(dst, s[r])
+			}
+			r++
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			dst = utf8.AppendRune(dst, rr)
+			r += size
+		}
+	}
+	return dst
+}
