@@ -51,6 +51,10 @@ type fastEvent struct {
 	groupsBuf, ipsBuf         []string // reused
 	groupEnds, ipEnds         []int    // reused
 	buf                       []byte   // reused
+	// Storage for the event's pointers: an event lives only during Parse.
+	ref objectRef
+	st  status
+	imp userInfo
 }
 
 var eventKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user",
@@ -470,19 +474,22 @@ func (f *fastEvent) fill(data []byte, e *event) {
 		e.SourceIPs = ips
 	}
 	if f.hasImpersonated {
-		e.ImpersonatedUser = &userInfo{Username: str(sImpersonated)}
+		f.imp = userInfo{Username: str(sImpersonated)}
+		e.ImpersonatedUser = &f.imp
 	}
 	if f.hasRef {
-		e.ObjectRef = &objectRef{
+		f.ref = objectRef{
 			Resource:    str(sResource),
 			Namespace:   str(sNamespace),
 			Name:        str(sName),
 			APIGroup:    str(sAPIGroup),
 			Subresource: str(sSubresource),
 		}
+		e.ObjectRef = &f.ref
 	}
 	if f.hasStatus {
-		e.ResponseStatus = &status{Code: f.code, Reason: str(sReason)}
+		f.st = status{Code: f.code, Reason: str(sReason)}
+		e.ResponseStatus = &f.st
 	}
 	if f.reqObj != nil {
 		e.RequestObject = f.reqObj
@@ -491,4 +498,219 @@ func (f *fastEvent) fill(data []byte, e *event) {
 		e.ResponseObject = f.respObj
 	}
 	e.decision = str(sDecision)
+}
+
+var (
+	objectKeys   = []string{"kind", "metadata", "spec", "roleRef", "rules", "target"}
+	metadataKeys = []string{"name", "namespace", "ownerReferences"}
+	ownerKeys    = []string{"kind", "name", "controller"}
+	kindNameKeys = []string{"kind", "name"}
+	ruleKeys     = []string{"verbs", "resources"}
+	nameKeys     = []string{"name"}
+)
+
+// decodeObjectFast decodes raw as decodeObject does with encoding/json, or
+// reports that it could not.
+func decodeObjectFast(raw []byte) (*object, bool) {
+	s := scanner{b: raw}
+	if s.peek() != '{' {
+		return nil, false
+	}
+	o := new(object)
+	s.fields(objectKeys, func(i int) {
+		switch i {
+		case 0:
+			o.Kind = s.text()
+		case 1:
+			s.fields(metadataKeys, func(i int) {
+				switch i {
+				case 0:
+					o.Metadata.Name = s.text()
+				case 1:
+					o.Metadata.Namespace = s.text()
+				case 2:
+					s.array(func() {
+						var r ownerRef
+						s.fields(ownerKeys, func(i int) {
+							switch i {
+							case 0:
+								r.Kind = s.text()
+							case 1:
+								r.Name = s.text()
+							case 2:
+								if v, ok := s.boolean(); ok {
+									r.Controller = &v
+								}
+							}
+						})
+						o.Metadata.OwnerReferences = append(o.Metadata.OwnerReferences, r)
+					})
+				}
+			})
+		case 2:
+			start := s.i
+			if s.skip() {
+				o.Spec = raw[start:s.i]
+			}
+		case 3:
+			s.fields(kindNameKeys, func(i int) {
+				if i == 0 {
+					o.RoleRef.Kind = s.text()
+				} else {
+					o.RoleRef.Name = s.text()
+				}
+			})
+		case 4:
+			s.array(func() {
+				var r policyRule
+				s.fields(ruleKeys, func(i int) {
+					if i == 0 {
+						r.Verbs = s.texts()
+					} else {
+						r.Resources = s.texts()
+					}
+				})
+				o.Rules = append(o.Rules, r)
+			})
+		case 5:
+			s.fields(nameKeys, func(int) { o.Target.Name = s.text() })
+		}
+	})
+	if !s.end() {
+		return nil, false
+	}
+	return o, true
+}
+
+var (
+	podSpecKeys   = []string{"nodeName", "hostNetwork", "hostPID", "hostIPC", "containers", "initContainers", "ephemeralContainers", "volumes"}
+	containerKeys = []string{"name", "image", "securityContext"}
+	secCtxKeys    = []string{"privileged", "capabilities"}
+	capKeys       = []string{"add"}
+	volumeKeys    = []string{"name", "hostPath"}
+	pathKeys      = []string{"path"}
+	templateKeys  = []string{"template"}
+	specKeys      = []string{"spec"}
+	jobKeys       = []string{"jobTemplate"}
+)
+
+// podSpecFast decodes the pod spec in spec as object.podSpec does with
+// encoding/json, or reports that it could not.
+func podSpecFast(spec []byte, resource string) (*podSpec, bool) {
+	s := scanner{b: spec}
+	ps := new(podSpec)
+	switch resource {
+	case "pods":
+		s.podSpec(ps)
+	case "cronjobs":
+		s.fields(jobKeys, func(int) {
+			s.fields(specKeys, func(int) {
+				s.fields(templateKeys, func(int) {
+					s.fields(specKeys, func(int) { s.podSpec(ps) })
+				})
+			})
+		})
+	default:
+		s.fields(templateKeys, func(int) {
+			s.fields(specKeys, func(int) { s.podSpec(ps) })
+		})
+	}
+	if !s.end() {
+		return nil, false
+	}
+	return ps, true
+}
+
+func (s *scanner) podSpec(ps *podSpec) {
+	s.fields(podSpecKeys, func(i int) {
+		switch i {
+		case 0:
+			ps.NodeName = s.text()
+		case 1:
+			ps.HostNetwork = s.flag()
+		case 2:
+			ps.HostPID = s.flag()
+		case 3:
+			ps.HostIPC = s.flag()
+		case 4:
+			ps.Containers = s.containers()
+		case 5:
+			ps.InitContainers = s.containers()
+		case 6:
+			ps.EphemeralContainers = s.containers()
+		case 7:
+			s.array(func() {
+				var v struct {
+					Name     string `json:"name"`
+					HostPath *struct {
+						Path string `json:"path"`
+					} `json:"hostPath"`
+				}
+				s.fields(volumeKeys, func(i int) {
+					if i == 0 {
+						v.Name = s.text()
+						return
+					}
+					if s.null() {
+						v.HostPath = nil
+						return
+					}
+					v.HostPath = &struct {
+						Path string `json:"path"`
+					}{}
+					s.fields(pathKeys, func(int) { v.HostPath.Path = s.text() })
+				})
+				ps.Volumes = append(ps.Volumes, v)
+			})
+		}
+	})
+}
+
+// flag reads a boolean (null is false).
+func (s *scanner) flag() bool {
+	v, _ := s.boolean()
+	return v
+}
+
+func (s *scanner) containers() []container {
+	var out []container
+	s.array(func() {
+		var c container
+		s.fields(containerKeys, func(i int) {
+			switch i {
+			case 0:
+				c.Name = s.text()
+			case 1:
+				c.Image = s.text()
+			case 2:
+				if s.null() {
+					return
+				}
+				c.SecurityContext = &struct {
+					Privileged   *bool `json:"privileged"`
+					Capabilities *struct {
+						Add []string `json:"add"`
+					} `json:"capabilities"`
+				}{}
+				sc := c.SecurityContext
+				s.fields(secCtxKeys, func(i int) {
+					if i == 0 {
+						if v, ok := s.boolean(); ok {
+							sc.Privileged = &v
+						}
+						return
+					}
+					if s.null() {
+						return
+					}
+					sc.Capabilities = &struct {
+						Add []string `json:"add"`
+					}{}
+					s.fields(capKeys, func(int) { sc.Capabilities.Add = s.texts() })
+				})
+			}
+		})
+		out = append(out, c)
+	})
+	return out
 }

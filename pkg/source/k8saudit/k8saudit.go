@@ -170,7 +170,10 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		Raw:      signal.RawRef{ID: e.AuditID},
 	}
 	var objs objects
-	objs.req, objs.resp = e.RequestObject, e.ResponseObject
+	objs.req, objs.resp, objs.slow = e.RequestObject, e.ResponseObject, p.slow
+	// Room for every attribute setAttrs and classify may set, so that the
+	// map does not grow on the way.
+	s.Attrs = make(map[string]string, 16)
 	setAsset(&s, e, &objs)
 	classify(&s, e, &objs)
 	s.Score = s.Severity.Score()

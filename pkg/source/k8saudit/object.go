@@ -9,6 +9,7 @@ import (
 // events never need them.
 type objects struct {
 	req, resp         json.RawMessage
+	slow              bool // encoding/json only (tests)
 	reqObj, respObj   *object
 	reqDone, respDone bool
 }
@@ -16,7 +17,7 @@ type objects struct {
 func (o *objects) request() *object {
 	if !o.reqDone {
 		o.reqDone = true
-		o.reqObj = decodeObject(o.req)
+		o.reqObj = decodeObject(o.req, o.slow)
 	}
 	return o.reqObj
 }
@@ -24,7 +25,7 @@ func (o *objects) request() *object {
 func (o *objects) response() *object {
 	if !o.respDone {
 		o.respDone = true
-		o.respObj = decodeObject(o.resp)
+		o.respObj = decodeObject(o.resp, o.slow)
 	}
 	return o.respObj
 }
@@ -47,12 +48,19 @@ func (o *objects) object(verb string) *object {
 
 // decodeObject decodes a Kubernetes object, or returns nil when raw is
 // absent or does not have an object's shape: the event is still usable
-// without it.
-func decodeObject(raw json.RawMessage) *object {
+// without it. The fast path decodes it unless slow is set; what it does not
+// reproduce exactly is left to encoding/json.
+func decodeObject(raw json.RawMessage, slow bool) *object {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
+	if !slow {
+		if o, ok := decodeObjectFast(raw); ok {
+			return o
+		}
+	}
 	var o object
+	o.slow = slow
 	if json.Unmarshal(raw, &o) != nil {
 		return nil
 	}
@@ -75,6 +83,11 @@ type object struct {
 	Target struct {     // pods/binding
 		Name string `json:"name"`
 	} `json:"target"`
+
+	slow       bool     // encoding/json only (tests)
+	ps         *podSpec // podSpec's last result, for psResource
+	psResource string
+	psDone     bool
 }
 
 type ownerRef struct {
@@ -129,8 +142,20 @@ type container struct {
 // a workload, or the job template of a CronJob. It returns nil when there is
 // none or it does not decode.
 func (o *object) podSpec(resource string) *podSpec {
+	if !o.psDone || o.psResource != resource {
+		o.ps, o.psResource, o.psDone = o.decodePodSpec(resource), resource, true
+	}
+	return o.ps
+}
+
+func (o *object) decodePodSpec(resource string) *podSpec {
 	if len(o.Spec) == 0 || o.Spec[0] != '{' {
 		return nil
+	}
+	if !o.slow {
+		if ps, ok := podSpecFast(o.Spec, resource); ok {
+			return ps
+		}
 	}
 	var ps *podSpec
 	switch resource {

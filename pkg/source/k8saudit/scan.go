@@ -319,24 +319,20 @@ func (s *scanner) text() string {
 	return ""
 }
 
-// boolean reads true, false or null (as nil).
-func (s *scanner) boolean() *bool {
+// boolean reads true, false or null (ok false).
+func (s *scanner) boolean() (v, ok bool) {
 	switch s.peek() {
 	case 't':
-		s.lit("true")
-		return &yes
+		return true, s.lit("true")
 	case 'f':
-		s.lit("false")
-		return &no
+		return false, s.lit("false")
 	case 'n':
 		s.lit("null")
 	default:
 		s.fail()
 	}
-	return nil
+	return false, false
 }
-
-var yes, no = true, false
 
 // foldsTo reports whether key, which matched none of names exactly, would
 // still match one of them in encoding/json, which matches names without
@@ -435,4 +431,76 @@ func appendUnquoted(dst, s []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// fields reads the object at s.i (null reads as none), calling fn with the
+// index in names of each member it names, s.i at the member's value, and
+// skipping the others. It fails on anything but an object or null, and on
+// a key that is escaped, non-ASCII, repeated, or that matches a name only
+// without regard to case (encoding/json's rules, which the caller leaves
+// to encoding/json).
+func (s *scanner) fields(names []string, fn func(i int)) bool {
+	if s.null() {
+		return true
+	}
+	if s.peek() != '{' || !s.open() {
+		return s.fail()
+	}
+	var seen uint64
+	for n := 0; ; n++ {
+		key, ok := s.member(n)
+		if !ok {
+			break
+		}
+		if s.keyEsc {
+			return s.fail()
+		}
+		i := 0
+		for i < len(names) && names[i] != string(key) {
+			i++
+		}
+		if i == len(names) {
+			if foldsTo(key, names...) {
+				return s.fail()
+			}
+			s.skip()
+		} else {
+			if seen&(1<<i) != 0 {
+				return s.fail()
+			}
+			seen |= 1 << i
+			fn(i)
+		}
+		if s.err {
+			return false
+		}
+	}
+	s.close()
+	return !s.err
+}
+
+// array reads the array at s.i (null reads as empty), calling fn with s.i
+// at each element. It fails on anything but an array or null.
+func (s *scanner) array(fn func()) bool {
+	if s.null() {
+		return true
+	}
+	if s.peek() != '[' || !s.open() {
+		return s.fail()
+	}
+	for n := 0; s.elem(n); n++ {
+		fn()
+		if s.err {
+			return false
+		}
+	}
+	s.close()
+	return !s.err
+}
+
+// texts reads an array of strings (null elements are "") or null.
+func (s *scanner) texts() []string {
+	var out []string
+	s.array(func() { out = append(out, s.text()) })
+	return out
 }

@@ -55,6 +55,8 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 		outcome = fmt.Sprintf(" (not allowed: %s)", failure(decision, code))
 	}
 
+	// Titles are built only for a row that beats the best so far (the
+	// result is the same as building them all).
 	best := signal.SeverityUnknown
 	set := func(sev signal.Severity, rule, title string) {
 		if sev > best {
@@ -63,17 +65,15 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 		}
 	}
 	// high or medium: exec into a pod, privileged pods, admin bindings
-	dangerous := func(rule, title string) {
-		sev := signal.SeverityMedium
-		if allowed && !system {
-			sev = signal.SeverityHigh
-		}
-		set(sev, rule, title+outcome)
+	danger := signal.SeverityMedium
+	if allowed && !system {
+		danger = signal.SeverityHigh
 	}
+	dangerous := func(rule, title string) { set(danger, rule, title+outcome) }
 
 	if r.Resource == "pods" && (e.Verb == "create" || e.Verb == "get") {
 		if rule, ok := podSessions[r.Subresource]; ok {
-			title := fmt.Sprintf("%s by %s into pod %s", r.Subresource, user, nsName(r.Namespace, s.Asset.Pod))
+			title := r.Subresource + " by " + user + " into pod " + nsName(r.Namespace, s.Asset.Pod)
 			if cmd := commandFromURI(e.RequestURI); cmd != "" {
 				title += ": " + cmd
 				s.SetAttr("command", cmd)
@@ -87,7 +87,9 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 				if ps := o.podSpec(r.Resource); ps != nil {
 					if risks := ps.risks(); len(risks) > 0 {
 						s.SetAttr("risks", strings.Join(risks, ", "))
-						dangerous(RulePrivilegedPod, fmt.Sprintf("%s %s by %s: %s", e.Verb, what, user, strings.Join(risks, ", ")))
+						if danger > best {
+							dangerous(RulePrivilegedPod, e.Verb+" "+what+" by "+user+": "+strings.Join(risks, ", "))
+						}
 					}
 				}
 			}
@@ -95,45 +97,55 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 		switch r.Resource {
 		case "clusterrolebindings", "rolebindings":
 			if o := objs.object(e.Verb); o != nil && o.RoleRef.Kind == "ClusterRole" && o.RoleRef.Name == "cluster-admin" {
-				dangerous(RuleClusterAdmin, fmt.Sprintf("%s %s by %s binds cluster-admin", e.Verb, what, user))
+				if danger > best {
+					dangerous(RuleClusterAdmin, e.Verb+" "+what+" by "+user+" binds cluster-admin")
+				}
 			}
 		case "clusterroles", "roles":
 			if o := objs.object(e.Verb); o != nil {
 				all, some := wildcard(o.Rules)
 				switch {
-				case all:
-					dangerous(RuleWildcardRole, fmt.Sprintf("%s %s by %s grants every verb on every resource", e.Verb, what, user))
-				case some:
-					set(signal.SeverityMedium, RuleWildcardRole, fmt.Sprintf("%s %s by %s grants a wildcard verb or resource%s", e.Verb, what, user, outcome))
+				case all && danger > best:
+					dangerous(RuleWildcardRole, e.Verb+" "+what+" by "+user+" grants every verb on every resource")
+				case !all && some && signal.SeverityMedium > best:
+					set(signal.SeverityMedium, RuleWildcardRole, e.Verb+" "+what+" by "+user+" grants a wildcard verb or resource"+outcome)
 				}
 			}
 		}
 	}
 	if isAnonymous(e.User) {
 		if allowed {
-			set(signal.SeverityMedium, RuleAnonymousAllowed, fmt.Sprintf("anonymous %s %s allowed", e.Verb, what))
-		} else {
-			set(signal.SeverityLow, RuleAnonymousDenied, fmt.Sprintf("anonymous %s %s%s", e.Verb, what, outcome))
+			if signal.SeverityMedium > best {
+				set(signal.SeverityMedium, RuleAnonymousAllowed, "anonymous "+e.Verb+" "+what+" allowed")
+			}
+		} else if signal.SeverityLow > best {
+			set(signal.SeverityLow, RuleAnonymousDenied, "anonymous "+e.Verb+" "+what+outcome)
 		}
 	}
 	if denied {
 		if r.Resource == "secrets" {
-			set(signal.SeverityMedium, RuleSecretDenied, fmt.Sprintf("%s %s by %s denied", e.Verb, what, user))
-		} else {
-			set(signal.SeverityLow, RuleDenied, fmt.Sprintf("%s %s by %s denied", e.Verb, what, user))
+			if signal.SeverityMedium > best {
+				set(signal.SeverityMedium, RuleSecretDenied, e.Verb+" "+what+" by "+user+" denied")
+			}
+		} else if signal.SeverityLow > best {
+			set(signal.SeverityLow, RuleDenied, e.Verb+" "+what+" by "+user+" denied")
 		}
 	}
-	if r.Resource == "secrets" && r.Subresource == "" && isRead(e.Verb) && !system {
-		set(signal.SeverityLow, RuleSecretRead, fmt.Sprintf("%s %s by %s%s", e.Verb, what, user, outcome))
+	if r.Resource == "secrets" && r.Subresource == "" && isRead(e.Verb) && !system && signal.SeverityLow > best {
+		set(signal.SeverityLow, RuleSecretRead, e.Verb+" "+what+" by "+user+outcome)
 	}
 	if isWrite(e.Verb) && e.ObjectRef != nil {
 		sev := signal.SeverityLow
 		if system {
 			sev = signal.SeverityInformational
 		}
-		set(sev, RuleWrite, fmt.Sprintf("%s %s by %s%s", e.Verb, what, user, outcome))
+		if sev > best {
+			set(sev, RuleWrite, e.Verb+" "+what+" by "+user+outcome)
+		}
 	}
-	set(signal.SeverityInformational, RuleRead, fmt.Sprintf("%s %s by %s%s", e.Verb, what, user, outcome))
+	if signal.SeverityInformational > best {
+		set(signal.SeverityInformational, RuleRead, e.Verb+" "+what+" by "+user+outcome)
+	}
 }
 
 // describe names the object of the request: "pod default/nginx",
