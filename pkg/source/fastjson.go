@@ -1,8 +1,12 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/pulsegate/pulsegate/pkg/signal"
 )
 
 // JSONScanner reads one JSON text held in a string, front to back, without
@@ -487,4 +491,71 @@ type JSONText string
 func (t *JSONText) UnmarshalJSON(b []byte) error {
 	*t = JSONText(b)
 	return nil
+}
+
+// StringArena copies byte slices into strings cut from large shared
+// blocks: one allocation per block rather than one per string. A block's
+// bytes are never written again once a string covers them, and a block
+// lives as long as any string cut from it. The zero value is ready to use;
+// not safe for concurrent use.
+type StringArena struct {
+	buf []byte
+}
+
+// ArenaBlock is the size of a StringArena block; longer slices get a string
+// of their own.
+const ArenaBlock = 64 << 10
+
+// String returns b as a string, as string(b) does.
+func (a *StringArena) String(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > cap(a.buf)-len(a.buf) {
+		if len(b) > ArenaBlock/8 {
+			return string(b)
+		}
+		a.buf = make([]byte, 0, ArenaBlock)
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[n], len(b))
+}
+
+// SignalBlocks hands out one-Signal slices cut from blocks of 64: a parser
+// that returns one Signal per record allocates once per 64 records rather
+// than once per record. Every slice it returns is distinct and never
+// reused. The zero value is ready to use; not safe for concurrent use.
+type SignalBlocks struct {
+	block []signal.Signal
+}
+
+// One returns a slice that holds s alone (capacity 1, so that appending to
+// it copies).
+func (b *SignalBlocks) One(s *signal.Signal) []signal.Signal {
+	if len(b.block) == 0 {
+		b.block = make([]signal.Signal, 64)
+	}
+	out := b.block[:1:1]
+	out[0] = *s
+	b.block = b.block[1:]
+	return out
+}
+
+// containsItemsKey reports whether doc contains `"items"`, as
+// bytes.Contains would, but anchored on its rarer 'm': the reader asks it
+// of every JSON line before it decodes a line as a Kubernetes List.
+func containsItemsKey(doc []byte) bool {
+	const at = 4 // `"items"`[4] == 'm'
+	for i := at; i+2 < len(doc); i++ {
+		j := bytes.IndexByte(doc[i:len(doc)-2], 'm')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if doc[i+1] == 's' && doc[i+2] == '"' && doc[i-1] == 'e' && doc[i-2] == 't' && doc[i-3] == 'i' && doc[i-4] == '"' {
+			return true
+		}
+	}
+	return false
 }

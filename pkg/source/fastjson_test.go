@@ -191,3 +191,43 @@ func FuzzJSONScanner(f *testing.F) {
 		}
 	})
 }
+
+func TestContainsItemsKey(t *testing.T) {
+	for _, s := range []string{"", `"items"`, `x"items"`, `"items"x`, `"item"`, `"itemss"`, `mmm"items"mmm`,
+		`{"kind":"List","items":[]}`, `{"items`, `items"`, `"iTems"`, `m`, `"itemsm"items"`} {
+		if got, want := containsItemsKey([]byte(s)), strings.Contains(s, `"items"`); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}
+
+func FuzzContainsItemsKey(f *testing.F) {
+	f.Add(`{"kind":"List","items":[]}`)
+	f.Add(`mmm"items"`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := containsItemsKey([]byte(s)), strings.Contains(s, `"items"`); got != want {
+			t.Fatalf("%q: %v, want %v", s, got, want)
+		}
+	})
+}
+
+func TestStringArena(t *testing.T) {
+	var a StringArena
+	var got []string
+	var want []string
+	for i := 0; i < 3000; i++ {
+		b := []byte(strings.Repeat(strconv.Itoa(i), i%50))
+		want = append(want, string(b))
+		got = append(got, a.String(b))
+		for j := range b {
+			b[j] = 'x' // the caller's buffer is reused: the strings must not change
+		}
+	}
+	big := make([]byte, ArenaBlock)
+	got, want = append(got, a.String(big)), append(want, string(big))
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("string %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/pulsegate/pulsegate/pkg/signal"
@@ -57,8 +58,26 @@ func (b *Batch) reject(r Reject) {
 // reason" on stderr). Only an I/O error is returned; bad records are
 // counted in the batch.
 func Read(r io.Reader, file string, spec Spec, ref signal.SourceRef, onReject func(Reject)) (*Batch, error) {
+	size := int64(-1)
+	if l, ok := r.(interface{ Len() int }); ok { // bytes.Reader, strings.Reader, bytes.Buffer
+		size = int64(l.Len())
+	}
+	return read(r, size, file, spec, ref, onReject)
+}
+
+// sizeAfter is how many records read shows the way to the rest of the
+// input (see read).
+const sizeAfter = 64
+
+// read is Read with the input's size in bytes when it is known (else -1):
+// after the first sizeAfter records it sizes Signals for the whole input
+// by their signals per byte so far, rather than doubling the slice about
+// log2(n) times (a Signal is over 400 bytes).
+func read(r io.Reader, size int64, file string, spec Spec, ref signal.SourceRef, onReject func(Reject)) (*Batch, error) {
 	b := &Batch{Source: ref}
 	p := spec.New()
+	var seen int64 // bytes of the records so far, a newline each
+	n := 0
 	rej := func(x Reject) {
 		b.Records++
 		b.reject(x)
@@ -68,6 +87,12 @@ func Read(r io.Reader, file string, spec Spec, ref signal.SourceRef, onReject fu
 	}
 	err := spec.ReadRecords(r, file, func(rec Record) error {
 		sigs, err := safeParse(p, rec)
+		if n++; size > 0 && n <= sizeAfter {
+			seen += int64(len(rec.Data)) + 1
+			if n == sizeAfter && len(b.Signals) > 0 {
+				b.Signals = presize(b.Signals, size, seen)
+			}
+		}
 		b.Add(rec, sigs, err)
 		if err != nil && onReject != nil {
 			onReject(Reject{File: rec.File, Line: rec.Line, Reason: err.Error()})
@@ -95,11 +120,29 @@ func ReadFile(path string, spec Spec, ref signal.SourceRef, onReject func(Reject
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
-	b, err := Read(f, path, spec, ref, onReject)
+	b, err := read(f, st.Size(), path, spec, ref, onReject)
 	if b != nil {
 		b.Written = st.ModTime()
 	}
 	return b, err
+}
+
+// presize returns sigs with room for the whole input, estimated from the
+// signals per byte of the seen bytes out of size (plus a tenth), or sigs
+// itself when the estimate is not larger. It never reserves more than one
+// Signal per 32 bytes of input: a record is longer than that.
+func presize(sigs []signal.Signal, size, seen int64) []signal.Signal {
+	if seen <= 0 || seen >= size {
+		return sigs
+	}
+	want := float64(len(sigs)) * float64(size) / float64(seen) * 1.1
+	if lim := float64(size / 32); want > lim {
+		want = lim
+	}
+	if int(want) <= cap(sigs) {
+		return sigs
+	}
+	return slices.Grow(sigs, int(want)-len(sigs))
 }
 
 // safeParse turns a parser panic into a rejected record: untrusted input

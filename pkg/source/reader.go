@@ -172,7 +172,7 @@ func splitEnvelope(doc []byte, unwrap UnwrapFunc) ([]json.RawMessage, bool) {
 		}
 	}
 	// Cheap pre-check before decoding: lists are rare in line streams.
-	if !bytes.Contains(doc, []byte(`"items"`)) {
+	if !containsItemsKey(doc) {
 		return nil, false
 	}
 	var list struct {

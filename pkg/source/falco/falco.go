@@ -19,7 +19,6 @@
 package falco
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -44,12 +43,28 @@ var Spec = source.Spec{
 // MetricsRule is the rule name of Falco's periodic metrics snapshot.
 const MetricsRule = "Falco internal: metrics snapshot"
 
-// Parser parses Falco alerts. The zero value is ready to use.
+// Parser parses Falco alerts. The zero value is ready to use. It reuses its
+// buffers: not safe for concurrent use.
 type Parser struct {
-	a alert
+	a    alert
+	sc   source.JSONScanner
+	tags []string
+	wire wireAlert
+	text source.StringArena
+	sigs source.SignalBlocks
 }
 
+// alert is a decoded record. Its strings may be substrings of the record's
+// text (see scan): they live as long as the Signals made from them.
 type alert struct {
+	Time, Rule, Priority, Output, Source, Hostname, UUID string
+	Tags                                                 []string
+	f                                                    fields
+}
+
+// wireAlert is the record as encoding/json reads it: the reference decoding,
+// used when the scanner gives up (and for every record that is not valid).
+type wireAlert struct {
 	Time         string                     `json:"time"`
 	Rule         string                     `json:"rule"`
 	Priority     string                     `json:"priority"`
@@ -58,8 +73,13 @@ type alert struct {
 	Hostname     string                     `json:"hostname"`
 	Tags         []string                   `json:"tags"`
 	UUID         string                     `json:"uuid"`
-	OutputFields map[string]json.RawMessage `json:"output_fields"`
+	OutputFields map[string]source.JSONText `json:"output_fields"`
 }
+
+// topNames are wireAlert's JSON names: a key that matches one of them only
+// case-insensitively ("Rule") is decoded by encoding/json into that field,
+// so the scanner leaves such records to it.
+var topNames = [...]string{"time", "rule", "priority", "output", "source", "hostname", "tags", "uuid", "output_fields"}
 
 var priorities = map[string]signal.Severity{
 	"debug":         signal.SeverityInformational,
@@ -73,18 +93,137 @@ var priorities = map[string]signal.Severity{
 	"emergency":     signal.SeverityFatal,
 }
 
+// priority looks up a Falco priority in any case, as
+// priorities[strings.ToLower(p)] does, without allocating for ASCII.
+func priority(p string) (signal.Severity, bool) {
+	var buf [16]byte
+	if len(p) > len(buf) {
+		sev, ok := priorities[strings.ToLower(p)]
+		return sev, ok
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c >= utf8RuneSelf {
+			sev, ok := priorities[strings.ToLower(p)]
+			return sev, ok
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	sev, ok := priorities[string(buf[:len(p)])] // no allocation: a map key conversion
+	return sev, ok
+}
+
+const utf8RuneSelf = 0x80
+
 // Parse implements source.Parser.
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
-	p.a = alert{}
-	a := &p.a
-	if err := json.Unmarshal(rec.Data, a); err != nil {
-		return nil, fmt.Errorf("not a Falco alert: %v", source.JSONReason(err))
+	// The record's text, copied once: the Signal's strings are cut from it.
+	if !p.scan(p.text.String(rec.Data)) {
+		if err := p.decode(rec.Data); err != nil {
+			return nil, err
+		}
 	}
+	return p.normalize(rec, &p.a)
+}
+
+// scan reads the record with the scanner into p.a; false when it gave up
+// (anything encoding/json might read differently, or reject).
+func (p *Parser) scan(data string) bool {
+	p.a = alert{}
+	a, sc := &p.a, &p.sc
+	sc.Reset(data)
+	var seen uint16
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		k := sc.Key()
+		var bit uint16
+		switch k {
+		case "time":
+			bit = 1 << 0
+			a.Time, _ = sc.String()
+		case "rule":
+			bit = 1 << 1
+			a.Rule, _ = sc.String()
+		case "priority":
+			bit = 1 << 2
+			a.Priority, _ = sc.String()
+		case "output":
+			bit = 1 << 3
+			a.Output, _ = sc.String()
+		case "source":
+			bit = 1 << 4
+			a.Source, _ = sc.String()
+		case "hostname":
+			bit = 1 << 5
+			a.Hostname, _ = sc.String()
+		case "uuid":
+			bit = 1 << 6
+			a.UUID, _ = sc.String()
+		case "tags":
+			bit = 1 << 7
+			if sc.Null() {
+				break
+			}
+			p.tags = p.tags[:0]
+			for ok := sc.ArrayStart(); ok; ok = sc.ArrayNext() {
+				v, _ := sc.String() // null leaves the element ""
+				p.tags = append(p.tags, v)
+			}
+			a.Tags = p.tags
+		case "output_fields":
+			bit = 1 << 8
+			if sc.Null() {
+				break
+			}
+			// A map: keys match exactly, and a repeated key's last value wins.
+			for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+				i := fieldIndex(sc.Key())
+				v := sc.Skip()
+				if i >= 0 {
+					a.f[i] = v
+				}
+			}
+		default:
+			for _, n := range topNames {
+				if strings.EqualFold(k, n) {
+					sc.Fail()
+				}
+			}
+			sc.Skip()
+		}
+		if seen&bit != 0 {
+			sc.Fail() // encoding/json would merge or overwrite: leave it to it
+		}
+		seen |= bit
+	}
+	return sc.End()
+}
+
+// decode reads the record with encoding/json into p.a.
+func (p *Parser) decode(data []byte) error {
+	p.wire = wireAlert{}
+	w := &p.wire
+	if err := json.Unmarshal(data, w); err != nil {
+		return fmt.Errorf("not a Falco alert: %v", source.JSONReason(err))
+	}
+	p.a = alert{Time: w.Time, Rule: w.Rule, Priority: w.Priority, Output: w.Output, Source: w.Source,
+		Hostname: w.Hostname, UUID: w.UUID, Tags: w.Tags}
+	for k, v := range w.OutputFields {
+		if i := fieldIndex(k); i >= 0 {
+			p.a.f[i] = string(v)
+		}
+	}
+	return nil
+}
+
+func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error) {
 	if a.Rule == "" {
 		return nil, errors.New(`missing field "rule"`)
 	}
-	f := fields(a.OutputFields)
-	t, err := alertTime(a.Time, f.raw("evt.time"))
+	f := &a.f
+	t, err := alertTime(a.Time, f[fEvtTime])
 	if err != nil {
 		return nil, err
 	}
@@ -101,14 +240,14 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		s.ClassUID = signal.ClassApplicationLifecycle
 		s.Severity = signal.SeverityInformational
 		s.Score = s.Severity.Score()
-		s.Asset.Node = cmp.Or(a.Hostname, f.str("evt.hostname"))
-		s.SetAttr("falco.version", f.str("falco.version"))
-		return []signal.Signal{s}, nil
+		s.Asset.Node = cmp.Or(a.Hostname, f.str(fEvtHostname))
+		s.SetAttr("falco.version", f.str(fFalcoVersion))
+		return p.sigs.One(&s), nil
 	}
 	if a.Priority == "" {
 		return nil, errors.New(`missing field "priority"`)
 	}
-	sev, ok := priorities[strings.ToLower(a.Priority)]
+	sev, ok := priority(a.Priority)
 	if !ok {
 		return nil, fmt.Errorf("field \"priority\": unknown Falco priority %q", a.Priority)
 	}
@@ -117,51 +256,55 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	s.ClassUID = signal.ClassDetectionFinding
 	s.Raw.ID = a.UUID
 
-	s.Asset.Cluster = cmp.Or(f.str("k8s.cluster.name"), f.str("cluster"))
+	s.Asset.Cluster = cmp.Or(f.str(fK8sClusterName), f.str(fCluster))
+	s.Attrs = make(map[string]string, 8)
 	if a.Source == "k8s_audit" || a.Source == "k8saudit" {
 		// hostname is where Falco runs, not what the event is about.
-		s.Asset.Namespace = f.str("ka.target.namespace")
-		if r, n := f.str("ka.target.resource"), f.str("ka.target.name"); r != "" {
+		s.Asset.Namespace = f.str(fKaTargetNamespace)
+		if r, n := f.str(fKaTargetResource), f.str(fKaTargetName); r != "" {
 			s.Asset.Resource = r + "/" + n
 			if r == "pods" {
 				s.Asset.Pod, s.Asset.Resource = n, ""
 			}
 		}
-		s.SetAttr("user", f.str("ka.user.name"))
-		s.SetAttr("verb", f.str("ka.verb"))
+		s.SetAttr("user", f.str(fKaUserName))
+		s.SetAttr("verb", f.str(fKaVerb))
 		s.SetAttr("falco.hostname", a.Hostname)
 	} else {
-		s.Asset.Node = cmp.Or(a.Hostname, f.str("evt.hostname"))
-		s.Asset.Namespace = f.str("k8s.ns.name")
-		s.Asset.Pod = f.str("k8s.pod.name")
-		s.Asset.Container = f.str("container.name")
-		if id := cmp.Or(f.str("container.full_id"), f.str("container.id")); id != "host" {
+		s.Asset.Node = cmp.Or(a.Hostname, f.str(fEvtHostname))
+		s.Asset.Namespace = f.str(fK8sNsName)
+		s.Asset.Pod = f.str(fK8sPodName)
+		s.Asset.Container = f.str(fContainerName)
+		if id := cmp.Or(f.str(fContainerFullID), f.str(fContainerID)); id != "host" {
 			s.Asset.ContainerID = id
 		}
-		if repo := f.str("container.image.repository"); repo != "" {
+		if repo := f.str(fContainerImageRepository); repo != "" {
 			s.Asset.Image = repo
-			if tag := f.str("container.image.tag"); tag != "" {
+			if tag := f.str(fContainerImageTag); tag != "" {
 				s.Asset.Image += ":" + tag
 			}
 		}
-		s.Asset.ImageDigest = f.str("container.image.digest")
-		s.SetAttr("process", f.str("proc.name"))
-		s.SetAttr("exe", f.str("proc.exepath"))
-		s.SetAttr("cmdline", f.str("proc.cmdline"))
-		s.SetAttr("user", f.str("user.name"))
-		s.SetAttr("file", f.str("fd.name"))
-		if rip := f.str("fd.rip"); rip != "" {
-			s.SetAttr("remote", rip+":"+f.str("fd.rport"))
+		s.Asset.ImageDigest = f.str(fContainerImageDigest)
+		s.SetAttr("process", f.str(fProcName))
+		s.SetAttr("exe", f.str(fProcExepath))
+		s.SetAttr("cmdline", f.str(fProcCmdline))
+		s.SetAttr("user", f.str(fUserName))
+		s.SetAttr("file", f.str(fFdName))
+		if rip := f.str(fFdRip); rip != "" {
+			s.SetAttr("remote", rip+":"+f.str(fFdRport))
 		}
 	}
 	s.SetAttr("falco.source", a.Source)
 	if len(a.Tags) > 0 {
 		s.SetAttr("tags", strings.Join(a.Tags, ","))
 	}
-	return []signal.Signal{s}, nil
+	if len(s.Attrs) == 0 {
+		s.Attrs = nil // as SetAttr leaves a Signal without attributes
+	}
+	return p.sigs.One(&s), nil
 }
 
-func alertTime(iso string, evtTime json.RawMessage) (time.Time, error) {
+func alertTime(iso string, evtTime string) (time.Time, error) {
 	if iso != "" {
 		t, err := time.Parse(time.RFC3339Nano, iso)
 		if err != nil || t.IsZero() || t.UTC().Year() > 9999 {
@@ -171,7 +314,7 @@ func alertTime(iso string, evtTime json.RawMessage) (time.Time, error) {
 	}
 	if len(evtTime) > 0 {
 		// Nanoseconds since the epoch exceed 2^53: parse the digits, never a float.
-		ns, err := strconv.ParseInt(string(bytes.Trim(evtTime, `"`)), 10, 64)
+		ns, err := strconv.ParseInt(strings.Trim(evtTime, `"`), 10, 64)
 		if err != nil || ns <= 0 {
 			return time.Time{}, fmt.Errorf("field \"output_fields.evt.time\": %s is not integer nanoseconds", evtTime)
 		}
@@ -180,27 +323,127 @@ func alertTime(iso string, evtTime json.RawMessage) (time.Time, error) {
 	return time.Time{}, errors.New(`missing field "time"`)
 }
 
-type fields map[string]json.RawMessage
+// The output fields the adapter reads, as indexes into fields.
+const (
+	fEvtTime = iota
+	fEvtHostname
+	fFalcoVersion
+	fK8sClusterName
+	fCluster
+	fKaTargetNamespace
+	fKaTargetResource
+	fKaTargetName
+	fKaUserName
+	fKaVerb
+	fK8sNsName
+	fK8sPodName
+	fContainerName
+	fContainerFullID
+	fContainerID
+	fContainerImageRepository
+	fContainerImageTag
+	fContainerImageDigest
+	fProcName
+	fProcExepath
+	fProcCmdline
+	fUserName
+	fFdName
+	fFdRip
+	fFdRport
+	nFields
+)
 
-func (f fields) raw(k string) json.RawMessage { return f[k] }
+// fieldIndex is the index of a known output field, or -1.
+func fieldIndex(k string) int {
+	switch k {
+	case "evt.time":
+		return fEvtTime
+	case "evt.hostname":
+		return fEvtHostname
+	case "falco.version":
+		return fFalcoVersion
+	case "k8s.cluster.name":
+		return fK8sClusterName
+	case "cluster":
+		return fCluster
+	case "ka.target.namespace":
+		return fKaTargetNamespace
+	case "ka.target.resource":
+		return fKaTargetResource
+	case "ka.target.name":
+		return fKaTargetName
+	case "ka.user.name":
+		return fKaUserName
+	case "ka.verb":
+		return fKaVerb
+	case "k8s.ns.name":
+		return fK8sNsName
+	case "k8s.pod.name":
+		return fK8sPodName
+	case "container.name":
+		return fContainerName
+	case "container.full_id":
+		return fContainerFullID
+	case "container.id":
+		return fContainerID
+	case "container.image.repository":
+		return fContainerImageRepository
+	case "container.image.tag":
+		return fContainerImageTag
+	case "container.image.digest":
+		return fContainerImageDigest
+	case "proc.name":
+		return fProcName
+	case "proc.exepath":
+		return fProcExepath
+	case "proc.cmdline":
+		return fProcCmdline
+	case "user.name":
+		return fUserName
+	case "fd.name":
+		return fFdName
+	case "fd.rip":
+		return fFdRip
+	case "fd.rport":
+		return fFdRport
+	}
+	return -1
+}
+
+// fields holds the known output fields' JSON text ("" when absent).
+type fields [nFields]string
 
 // str returns a field's value as text: strings unquoted, numbers and
 // booleans verbatim (no float conversion), null and arrays as "".
-func (f fields) str(k string) string {
-	v := f[k]
+func (f *fields) str(i int) string {
+	v := f[i]
 	if len(v) == 0 {
 		return ""
 	}
 	switch v[0] {
 	case '"':
+		if s := v[1 : len(v)-1]; plainString(s) {
+			return s
+		}
 		var s string
-		if json.Unmarshal(v, &s) != nil {
+		if json.Unmarshal([]byte(v), &s) != nil {
 			return ""
 		}
 		return s
 	case 'n', '[', '{':
 		return ""
 	default:
-		return string(v)
+		return v
 	}
+}
+
+// plainString reports whether the body of a JSON string is its value: no
+// escapes, nothing but printable ASCII.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c < 0x20 || c >= utf8RuneSelf {
+			return false
+		}
+	}
+	return true
 }

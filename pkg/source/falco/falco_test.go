@@ -3,7 +3,9 @@ package falco
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -218,12 +220,77 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// tricky are records where a fast reader could part from encoding/json:
+// keys in another case, repeated keys, escapes, nulls, odd values.
+var tricky = []string{
+	`{"Rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z"}`,
+	`{"rule":"x","RULE":"y","priority":"Warning","time":"2025-03-01T10:00:00Z"}`,
+	`{"rule":"x","rule":"y","priority":"Warning","time":"2025-03-01T10:00:00Z"}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","output_fields":{"proc.name":"a"},"output_fields":{"user.name":"b"}}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","output_fields":{"proc.name":"a","proc.name":"b","Proc.name":"c"}}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","output_fields":{"proc\u002ename":"a\tb","user.name":"\u00e9","fd.name":"` + "\xff" + `"}}`,
+	`{"r\u0075le":"x","priority":"WARNING","time":"2025-03-01T10:00:00Z"}`,
+	`{"rule":"x","priority":"\u0057arning","time":"2025-03-01T10:00:00Z","tags":null,"output_fields":null}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","tags":[null,"a",null],"uuid":null}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","tags":[]}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","tags":[1]}`,
+	`{"rule":"x","priority":"Warning","time":1}`,
+	`{"rule":"x","priority":"cr\u0130tical","time":"2025-03-01T10:00:00Z"}`,
+	`{"rule":"x","priority":"Crıtical","time":"2025-03-01T10:00:00Z"}`,
+	`{"rule":"x","priority":"Warning","output_fields":{"evt.time":"1739178957508657123","fd.rip":"1.2.3.4","fd.rport":null}}`,
+	`{"rule":"x","priority":"Warning","output_fields":{"evt.time":null}}`,
+	`{"rule":"x","priority":"Warning","output_fields":{"evt.time":1.5e18,"container.id":true,"proc.name":[1],"user.name":{"a":1}}}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00+02:00","source":"k8saudit","output_fields":{"ka.target.resource":"pods"}}`,
+	` {"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z"} `,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z"}x`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z",}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","ſource":"internal"}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","other":[{"deep":[1,2,{"a":null}]}]}`,
+	`null`, `[]`, `{}`, `"x"`, ``,
+}
+
+// Parse gives what the adapter gave before the scanner, on every sample
+// and every tricky record.
+func TestSameAsReference(t *testing.T) {
+	files := append(testdata(t), sourcetest.SeedFiles("falco", "*.json", "*.jsonl")...)
+	recs := sourcetest.Records(t, Spec, files...)
+	// The samples take the fast path (the scanner), not the fallback.
+	for _, r := range recs {
+		var p Parser
+		if json.Valid(r) && !p.scan(string(r)) {
+			t.Errorf("the scanner gave up on %s", r)
+		}
+	}
+	for _, r := range tricky {
+		recs = append(recs, []byte(r))
+	}
+	for _, r := range recs {
+		sameAsReference(t, r)
+	}
+}
+
+func sameAsReference(t *testing.T, data []byte) {
+	t.Helper()
+	var p Parser
+	var ref refParser
+	rec := source.Record{Data: data, File: "f", Line: 1}
+	got, err := p.Parse(rec)
+	want, wantErr := ref.Parse(rec)
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s\n got  %+v %v\n want %+v %v", data, got, err, want, wantErr)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	files := append(testdata(f), sourcetest.SeedFiles("falco", "*.json", "*.jsonl")...)
 	for _, r := range sourcetest.Records(f, Spec, files...) {
 		f.Add(r)
 	}
+	for _, r := range tricky {
+		f.Add([]byte(r))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sourcetest.CheckRecord(t, Spec, data)
+		sameAsReference(t, data)
 	})
 }
