@@ -510,9 +510,10 @@ var (
 )
 
 // decodeObjectFast decodes raw as decodeObject does with encoding/json, or
-// reports that it could not.
+// reports that it could not. raw is valid JSON: a part of a record that
+// was checked whole.
 func decodeObjectFast(raw []byte) (*object, bool) {
-	s := scanner{b: raw}
+	s := scanner{b: raw, valid: true}
 	if s.peek() != '{' {
 		return nil, false
 	}
@@ -595,9 +596,9 @@ var (
 )
 
 // podSpecFast decodes the pod spec in spec as object.podSpec does with
-// encoding/json, or reports that it could not.
+// encoding/json, or reports that it could not. spec is valid JSON.
 func podSpecFast(spec []byte, resource string) (*podSpec, bool) {
-	s := scanner{b: spec}
+	s := scanner{b: spec, valid: true}
 	ps := new(podSpec)
 	switch resource {
 	case "pods":

@@ -2,7 +2,9 @@ package k8saudit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -152,4 +154,72 @@ func FuzzFastPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sameAsSlow(t, data)
 	})
+}
+
+func TestSpecial(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	interesting := []byte{0, 0x1f, 0x20, '"', '\\', 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	for n := 0; n < 200000; n++ {
+		var b [8]byte
+		for i := range b {
+			if r.IntN(3) == 0 {
+				b[i] = interesting[r.IntN(len(interesting))]
+			} else {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		want := false
+		for _, c := range b {
+			want = want || c < 0x20 || c == '"' || c == '\\'
+		}
+		if got := special(binary.LittleEndian.Uint64(b[:])); got != want {
+			t.Fatalf("special(% x) = %v, want %v", b, got, want)
+		}
+	}
+}
+
+// Every object and pod spec of the corpus decodes on the fast path, the
+// same as with encoding/json.
+func TestFastObjects(t *testing.T) {
+	n := 0
+	for _, r := range corpus(t) {
+		var e event
+		if json.Unmarshal(r, &e) != nil {
+			continue
+		}
+		for _, raw := range []json.RawMessage{e.RequestObject, e.ResponseObject} {
+			if len(raw) == 0 || raw[0] != '{' {
+				continue
+			}
+			got, ok := decodeObjectFast(raw)
+			if !ok {
+				t.Errorf("fast path gave up on %s", raw)
+				continue
+			}
+			want := decodeObject(raw, true)
+			if want == nil {
+				t.Fatalf("encoding/json gave up on %s", raw)
+			}
+			want.slow = false
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("fast path decoded\n%+v\nencoding/json\n%+v", got, want)
+			}
+			for _, res := range []string{"pods", "deployments", "cronjobs"} {
+				want := want.podSpec(res)
+				if want == nil {
+					continue
+				}
+				n++
+				ps, ok := podSpecFast(got.Spec, res)
+				if !ok {
+					t.Errorf("fast path gave up on the %s spec %s", res, got.Spec)
+				} else if !reflect.DeepEqual(ps, want) {
+					t.Errorf("fast path decoded the %s spec\n%+v\nencoding/json\n%+v", res, ps, want)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no pod specs in the corpus")
+	}
 }

@@ -1,6 +1,8 @@
 package k8saudit
 
 import (
+	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -20,6 +22,9 @@ type scanner struct {
 	// keyEsc is set by member when the key it returned holds a backslash
 	// or a non-ASCII byte.
 	keyEsc bool
+	// valid says that b is known to be valid JSON (a part of a record
+	// that was checked whole), so that skip need not check it again.
+	valid bool
 }
 
 // maxDepth bounds nesting on the fast path (encoding/json allows 10000,
@@ -34,6 +39,20 @@ var plain = func() (t [256]bool) {
 	}
 	return t
 }()
+
+const (
+	lo = 0x0101010101010101
+	hi = 0x8080808080808080
+)
+
+// special reports whether any of the eight bytes in x is a quote, a
+// backslash or a control character (exact: see "Bit Twiddling Hacks",
+// "Determine if a word has a byte less than n").
+func special(x uint64) bool {
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return ((q-lo)&^q|(bs-lo)&^bs|(x-lo*0x20)&^x)&hi != 0
+}
 
 func (s *scanner) fail() bool {
 	s.err = true
@@ -66,7 +85,20 @@ func (s *scanner) str() (start, end int, esc bool) {
 	b := s.b
 	i := s.i + 1
 	start = i
+	var high uint64
 	for {
+		// Eight bytes at a time while none needs attention.
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			if special(x) {
+				break
+			}
+			high |= x
+			i += 8
+		}
+		if high&hi != 0 {
+			esc = true
+		}
 		for i < len(b) && plain[b[i]] {
 			i++
 		}
@@ -242,6 +274,10 @@ func (s *scanner) close() { s.depth-- }
 
 // skip validates and skips the value at s.i.
 func (s *scanner) skip() bool {
+	if s.valid {
+		s.skipValid()
+		return true
+	}
 	switch s.peek() {
 	case '"':
 		s.str()
@@ -503,4 +539,65 @@ func (s *scanner) texts() []string {
 	var out []string
 	s.array(func() { out = append(out, s.text()) })
 	return out
+}
+
+// skipValid skips the value at s.i of JSON known to be valid: it only
+// finds where the value ends. On invalid JSON it stops somewhere within
+// b, never past its end.
+func (s *scanner) skipValid() {
+	b, i := s.b, s.i
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i+1)
+			if depth == 0 {
+				s.i = i
+				return
+			}
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 { // the end of the object or array holding a scalar
+				s.i = i
+				return
+			}
+			depth--
+			i++
+			if depth == 0 {
+				s.i = i
+				return
+			}
+		case ',', ' ', '\t', '\r', '\n':
+			if depth == 0 {
+				s.i = i
+				return
+			}
+			i++
+		default:
+			i++
+		}
+	}
+	s.i = i
+}
+
+// stringEnd returns the index after the closing quote of the string whose
+// contents start at b[i], or len(b).
+func stringEnd(b []byte, i int) int {
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		k := i - 1
+		for k >= 0 && b[k] == '\\' {
+			k--
+		}
+		i++
+		if (i-2-k)%2 == 0 { // an even number of backslashes: the end
+			return i
+		}
+	}
 }
