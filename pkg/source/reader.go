@@ -220,11 +220,57 @@ func readDocuments(all []byte, file string, unwrap UnwrapFunc, fn func(Record) e
 	}
 	for _, d := range docs {
 		t := bytes.TrimSpace(d.raw)
-		if err := emit(t, file, d.line, unwrap, fn, reject); err != nil {
+		if err := emitDocument(t, file, d.line, unwrap, fn, reject); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// emitDocument is emit for a document that may span lines, starting at
+// line: each item of an envelope (an array, a List, an adapter's envelope)
+// gets the line where the item itself starts, so that a rejected item
+// reads FILE:LINE of its own first line.
+func emitDocument(doc []byte, file string, line int, unwrap UnwrapFunc, fn func(Record) error, reject func(Reject)) error {
+	items, ok := splitEnvelope(doc, unwrap)
+	if !ok {
+		if doc[0] != '{' && doc[0] != '[' {
+			reject(Reject{file, line, "not a JSON object"})
+			return nil
+		}
+		return fn(Record{Data: doc, File: file, Line: line})
+	}
+	lines := itemLines(doc, line, items)
+	for i, it := range items {
+		if err := fn(Record{Data: it, File: file, Line: lines[i]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// itemLines returns the line where each item starts, given that doc starts
+// at line. Items are found in order as verbatim copies of doc's bytes (what
+// decoding into json.RawMessage makes); an item that is not found keeps
+// the line where the last item found ends, and the search goes on after it.
+func itemLines(doc []byte, line int, items []json.RawMessage) []int {
+	out := make([]int, len(items))
+	pos, l := 0, line // l is the line at doc[pos]
+	for i, it := range items {
+		out[i] = l
+		if len(it) == 0 {
+			continue
+		}
+		k := bytes.Index(doc[pos:], it)
+		if k < 0 {
+			continue
+		}
+		l += bytes.Count(doc[pos:pos+k], []byte{'\n'})
+		out[i] = l
+		l += bytes.Count(it, []byte{'\n'})
+		pos += k + len(it)
+	}
+	return out
 }
 
 // looksLineOriented reports whether at least one line holds a complete JSON

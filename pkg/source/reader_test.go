@@ -11,7 +11,9 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/pulsegate/pulsegate/pkg/signal"
 	"github.com/pulsegate/pulsegate/pkg/source"
+	"github.com/pulsegate/pulsegate/pkg/source/asff"
 	"github.com/pulsegate/pulsegate/pkg/source/sourcetest"
 )
 
@@ -62,7 +64,14 @@ func TestReadRecords(t *testing.T) {
 		{"pretty document after blank lines", "\n\n{\n  \"a\": 1\n}", []rec{{3, "{\n  \"a\": 1\n}"}}, nil},
 		{"concatenated pretty documents", "{\n \"a\": 1\n}\n{\n \"a\": 2\n}\n", []rec{{1, "{\n \"a\": 1\n}"}, {4, "{\n \"a\": 2\n}"}}, nil},
 		{"array", `[{"a":1},{"a":2}]`, []rec{{1, `{"a":1}`}, {1, `{"a":2}`}}, nil},
-		{"pretty array", "[\n  {\"a\": 1},\n  {\"a\": 2}\n]\n", []rec{{1, `{"a": 1}`}, {1, `{"a": 2}`}}, nil},
+		{"pretty array", "[\n  {\"a\": 1},\n  {\"a\": 2}\n]\n", []rec{{2, `{"a": 1}`}, {3, `{"a": 2}`}}, nil},
+		{"pretty array, multi-line items", "\n[\n  {\n    \"a\": 1\n  },\n\n  {\n    \"a\": 2\n  }, {\"a\": 3}\n]\n",
+			[]rec{{3, "{\n    \"a\": 1\n  }"}, {7, "{\n    \"a\": 2\n  }"}, {9, `{"a": 3}`}}, nil},
+		{"array on one line after a pretty document", "{\n \"a\": 0\n}\n[{\"a\":1},{\"a\":2}]\n",
+			[]rec{{1, "{\n \"a\": 0\n}"}, {4, `{"a":1}`}, {4, `{"a":2}`}}, nil},
+		{"identical items", "[\n{},\n{},\n{}\n]", []rec{{2, `{}`}, {3, `{}`}, {4, `{}`}}, nil},
+		{"pretty List", "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [\n    {\"kind\": \"Pod\"},\n    {\n      \"kind\": \"Node\"\n    }\n  ]\n}\n",
+			[]rec{{5, `{"kind": "Pod"}`}, {6, "{\n      \"kind\": \"Node\"\n    }"}}, nil},
 		{"List envelope", `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"kind":"Event"},{"kind":"Event","n":2}]}`,
 			[]rec{{1, `{"kind":"Event"}`}, {1, `{"kind":"Event","n":2}`}}, nil},
 		{"List envelopes as lines", "{\"kind\":\"EventList\",\"items\":[{\"n\":1}]}\n{\"kind\":\"EventList\",\"items\":[{\"n\":2},{\"n\":3}]}\n",
@@ -207,6 +216,7 @@ func FuzzReadRecords(f *testing.F) {
 	for _, s := range []string{
 		"", "{}", "{\"a\":1}\n{\"a\":2}\n", "[{\"a\":1}]", "{\n\"a\":1\n}\n{", "x\n{}\n",
 		`{"kind":"EventList","items":[{"a":1}]}`, "\r\n\r\n{}\r\n", "[1,2,\"x\"]", "{\"items\":[1],\"kind\":\"List\"}",
+		"[\n{},\n {\"a\":\n1},\n{}\n]", "{\"kind\":\"List\",\n\"x\":{\"a\":1},\n\"items\":[\n{\"a\":1}]}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -219,6 +229,7 @@ func FuzzReadRecords(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		lines := bytes.Count(in, []byte{'\n'}) + 1
+		inLines := bytes.Split(in, []byte{'\n'})
 		last := 0
 		err := source.ReadRecords(bytes.NewReader(in), "fuzz", nil, func(r source.Record) error {
 			if len(bytes.TrimSpace(r.Data)) == 0 {
@@ -231,6 +242,13 @@ func FuzzReadRecords(f *testing.F) {
 				t.Errorf("record line %d after line %d", r.Line, last)
 			}
 			last = r.Line
+			// The record starts on its line: its first line is there.
+			if r.Line >= 1 && r.Line <= lines {
+				first, _, _ := bytes.Cut(r.Data, []byte{'\n'})
+				if at := inLines[r.Line-1]; !bytes.Contains(at, bytes.TrimSpace(first)) {
+					t.Errorf("record %q does not start on line %d %q", first, r.Line, at)
+				}
+			}
 			return nil
 		}, func(r source.Reject) {
 			if strings.TrimSpace(r.Reason) == "" {
@@ -263,5 +281,92 @@ func TestReadRecordsLongFirstLineThenMalformed(t *testing.T) {
 	recs, rejects := read(t, long+"\nbad line\n{\"n\":3}\n{\"n\":4}\n", nil)
 	if got := lines(recs); fmt.Sprint(got) != "[1 3 4]" || len(rejects) != 1 || rejects[0].Line != 2 {
 		t.Errorf("record lines %v, rejects %+v; want [1 3 4] and one reject at line 2", got, rejects)
+	}
+}
+
+// Each item of an envelope carries the line where the item starts, so a
+// rejected item reads FILE:LINE of its own first line, not the envelope's.
+func TestReadItemLines(t *testing.T) {
+	// A parser that rejects records whose "ok" is false.
+	p := source.ParserFunc(func(r source.Record) ([]signal.Signal, error) {
+		var v struct {
+			OK *bool `json:"ok"`
+		}
+		if err := json.Unmarshal(r.Data, &v); err != nil {
+			return nil, err
+		}
+		if v.OK != nil && !*v.OK {
+			return nil, errors.New(`field "ok": false`)
+		}
+		return []signal.Signal{{Rule: "r"}}, nil
+	})
+	graph := func(doc []byte) ([]json.RawMessage, bool) {
+		var page struct {
+			Value []json.RawMessage `json:"value"`
+		}
+		if json.Unmarshal(doc, &page) != nil || page.Value == nil {
+			return nil, false
+		}
+		return page.Value, true
+	}
+	tests := []struct {
+		name   string
+		unwrap source.UnwrapFunc
+		in     string
+		raw    []int  // Signal.Raw.Line of the kept records
+		reject string // the reject as FILE:LINE: reason
+	}{
+		{"array, the second bad", nil,
+			"[\n  {\n    \"ok\": true\n  },\n  {\n    \"ok\": false\n  },\n  {\n    \"ok\": true\n  }\n]\n",
+			[]int{2, 8}, `in.json:5: field "ok": false`},
+		{"List, the second bad", nil,
+			"{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"EventList\",\n  \"metadata\": {},\n  \"items\": [\n    {\"ok\": true},\n    {\"ok\": false},\n    {\"ok\": true}\n  ]\n}\n",
+			[]int{6, 8}, `in.json:7: field "ok": false`},
+		{"Graph value list", graph,
+			"{\n  \"@odata.context\": \"x\",\n  \"value\": [\n    {\"ok\": false},\n    {\n      \"ok\": true\n    }\n  ]\n}\n",
+			[]int{5}, `in.json:4: field "ok": false`},
+		{"ASFF Findings", asff.Unwrap,
+			"{\n  \"Findings\": [\n    {\n      \"ok\": true\n    },\n    {\n      \"ok\": false\n    }\n  ]\n}\n",
+			[]int{3}, `in.json:6: field "ok": false`},
+		{"EventBridge detail.findings", asff.Unwrap,
+			"{\n  \"version\": \"0\",\n  \"detail\": {\n    \"findings\": [\n      {\"ok\": true},\n\n      {\"ok\": false}\n    ]\n  }\n}\n",
+			[]int{5}, `in.json:7: field "ok": false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := source.Spec{Type: "t", New: func() source.Parser { return p }, Unwrap: tt.unwrap}
+			b, err := source.Read(strings.NewReader(tt.in), "in.json", spec, signal.SourceRef{Name: "t", Type: "t"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw []int
+			for _, s := range b.Signals {
+				raw = append(raw, s.Raw.Line)
+			}
+			if fmt.Sprint(raw) != fmt.Sprint(tt.raw) {
+				t.Errorf("raw lines %v, want %v", raw, tt.raw)
+			}
+			if b.Rejected != 1 || b.Rejects[0].Error() != tt.reject {
+				t.Errorf("rejects %d %v, want %q", b.Rejected, b.Rejects, tt.reject)
+			}
+		})
+	}
+}
+
+// The real EventBridge sample of the asff adapter: its two findings start
+// on lines 12 and 44.
+func TestReadItemLinesEventBridge(t *testing.T) {
+	f, err := os.Open("asff/testdata/eventbridge.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []int
+	err = source.ReadRecords(f, "eventbridge.json", asff.Unwrap, func(r source.Record) error {
+		got = append(got, r.Line)
+		return nil
+	}, nil)
+	if err != nil || fmt.Sprint(got) != "[12 44]" {
+		t.Errorf("lines %v, %v; want [12 44]", got, err)
 	}
 }
