@@ -68,6 +68,10 @@ type Target struct {
 	// cluster: a Service of type LoadBalancer or NodePort, external IPs,
 	// an Ingress. Empty when it is not.
 	Exposure []Exposure `json:"exposure,omitempty"`
+	// NetworkPolicies names the release's NetworkPolicies that select the
+	// release's pods in this namespace ("NetworkPolicy shop/web"), on
+	// namespace targets. Recorded; they do not narrow the set.
+	NetworkPolicies []string `json:"network_policies,omitempty"`
 	// Cluster names the cluster when a landing set spans several.
 	Cluster string `json:"cluster,omitempty"`
 }
@@ -147,10 +151,17 @@ func Correlate(rel *release.Release, inv *inventory.Inventory, opts ...Option) (
 		}
 	}
 	b := newBuilder(inv, o)
+	rel, err := b.useRelease(rel) // releaseobjects.go
+	if err != nil {
+		return nil, err
+	}
 	for i, w := range rel.Workloads {
 		if err := b.workload(i, w); err != nil {
 			return nil, err
 		}
+	}
+	if err := b.releaseNotes(rel); err != nil {
+		return nil, err
 	}
 	return b.finish(), nil
 }
@@ -189,6 +200,7 @@ type builder struct {
 	sigs     []*signature
 	sigByKey map[string]*signature
 	pinned   []pin // workloads with spec.nodeName
+	ro       *releaseObjects
 }
 
 // nodeUse records why a node is a current node.
@@ -334,7 +346,7 @@ func live(p *corev1.Pod) bool {
 func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 	ref := w.Ref()
 	tmpl := w.Template.Labels
-	for _, svc := range b.inv.ServicesInNamespace(w.Namespace) {
+	for _, svc := range b.services(w.Namespace) {
 		if len(svc.Spec.Selector) == 0 {
 			continue // endpoints managed by hand: nothing to match
 		}
@@ -354,7 +366,7 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 		exp := b.exposure(svc)
 		svcRef := "Service " + svc.Namespace + "/" + svc.Name
 		b.add(Target{Kind: "Service", Name: svc.Name, Namespace: svc.Namespace, Relation: NetworkNeighbour,
-			Reason:      "selects the pods of " + ref,
+			Reason:      "selects the pods of " + ref + b.svcNote(svc),
 			Sensitivity: b.opt.sensitivity.Of(svc.Labels, svc.Annotations), Exposure: exp}, ref)
 		for _, p := range b.podsWithLabels(w.Namespace, svc.Spec.Selector) {
 			if !live(p) || !subset(sel, p.Labels) {
@@ -366,7 +378,7 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 				continue
 			}
 			pt := b.add(Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: NetworkNeighbour,
-				Reason:      "behind " + svcRef + " with the pods of " + ref,
+				Reason:      "behind " + svcRef + b.svcNote(svc) + " with the pods of " + ref,
 				Sensitivity: b.opt.sensitivity.Of(p.Labels, p.Annotations)}, ref)
 			pt.Exposure = mergeExposure(pt.Exposure, exp)
 		}
@@ -418,7 +430,7 @@ func (b *builder) exposure(svc *corev1.Service) []Exposure {
 	if len(svc.Spec.ExternalIPs) > 0 {
 		out = append(out, Exposure{Type: "ExternalIP", Via: via, Hosts: append([]string(nil), svc.Spec.ExternalIPs...)})
 	}
-	for _, ing := range b.inv.IngressesFor(svc.Namespace, svc.Name) {
+	for _, ing := range b.ingressesFor(svc.Namespace, svc.Name) {
 		var hosts []string
 		for _, r := range ing.Spec.Rules {
 			if r.Host != "" {
