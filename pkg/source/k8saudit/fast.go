@@ -507,6 +507,11 @@ var (
 	kindNameKeys = []string{"kind", "name"}
 	ruleKeys     = []string{"verbs", "resources"}
 	nameKeys     = []string{"name"}
+
+	// Values compared but not kept, returned without allocating.
+	roleWords = []string{"ClusterRole", "Role", "cluster-admin", "admin", "edit", "view"}
+	ruleWords = []string{"*", "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+		"pods", "secrets", "configmaps", "services", "deployments", "nodes", "namespaces", "events"}
 )
 
 // decodeObjectFast decodes raw as decodeObject does with encoding/json, or
@@ -521,7 +526,7 @@ func decodeObjectFast(raw []byte) (*object, bool) {
 	s.fields(objectKeys, func(i int) {
 		switch i {
 		case 0:
-			o.Kind = s.text()
+			s.check() // nothing reads an object's kind
 		case 1:
 			s.fields(metadataKeys, func(i int) {
 				switch i {
@@ -556,9 +561,9 @@ func decodeObjectFast(raw []byte) (*object, bool) {
 		case 3:
 			s.fields(kindNameKeys, func(i int) {
 				if i == 0 {
-					o.RoleRef.Kind = s.text()
+					o.RoleRef.Kind = s.word(roleWords)
 				} else {
-					o.RoleRef.Name = s.text()
+					o.RoleRef.Name = s.word(roleWords)
 				}
 			})
 		case 4:
@@ -566,9 +571,9 @@ func decodeObjectFast(raw []byte) (*object, bool) {
 				var r policyRule
 				s.fields(ruleKeys, func(i int) {
 					if i == 0 {
-						r.Verbs = s.texts()
+						r.Verbs = s.words(ruleWords)
 					} else {
-						r.Resources = s.texts()
+						r.Resources = s.words(ruleWords)
 					}
 				})
 				o.Rules = append(o.Rules, r)
@@ -649,7 +654,7 @@ func (s *scanner) podSpec(ps *podSpec) {
 				}
 				s.fields(volumeKeys, func(i int) {
 					if i == 0 {
-						v.Name = s.text()
+						s.check() // nothing reads a volume's name
 						return
 					}
 					if s.null() {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,19 +202,25 @@ func TestFastObjects(t *testing.T) {
 				t.Fatalf("encoding/json gave up on %s", raw)
 			}
 			want.slow = false
+			want.Kind = "" // nothing reads it: the fast path checks it only
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("fast path decoded\n%+v\nencoding/json\n%+v", got, want)
 			}
 			for _, res := range []string{"pods", "deployments", "cronjobs"} {
-				want := want.podSpec(res)
-				if want == nil {
+				wantPS := want.podSpec(res)
+				if wantPS == nil {
 					continue
 				}
 				n++
+				want := *wantPS
+				want.Volumes = slices.Clone(want.Volumes)
+				for i := range want.Volumes {
+					want.Volumes[i].Name = "" // nothing reads it
+				}
 				ps, ok := podSpecFast(got.Spec, res)
 				if !ok {
 					t.Errorf("fast path gave up on the %s spec %s", res, got.Spec)
-				} else if !reflect.DeepEqual(ps, want) {
+				} else if !reflect.DeepEqual(*ps, want) {
 					t.Errorf("fast path decoded the %s spec\n%+v\nencoding/json\n%+v", res, ps, want)
 				}
 			}

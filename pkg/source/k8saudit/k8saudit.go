@@ -171,9 +171,10 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	}
 	var objs objects
 	objs.req, objs.resp, objs.slow = e.RequestObject, e.ResponseObject, p.slow
-	// Room for every attribute setAttrs and classify may set, so that the
-	// map does not grow on the way.
-	s.Attrs = make(map[string]string, 16)
+	// Room for the attributes an event usually has (at most 13 from
+	// setAttrs, and images, command or risks), so that the map does not
+	// grow on the way: 14 fill the 16 slots of a map made for 14.
+	s.Attrs = make(map[string]string, 14)
 	setAsset(&s, e, &objs)
 	classify(&s, e, &objs)
 	s.Score = s.Severity.Score()

@@ -355,6 +355,47 @@ func (s *scanner) text() string {
 	return ""
 }
 
+// check reads a string or null that nothing reads later: it is checked,
+// as encoding/json would, and not kept.
+func (s *scanner) check() {
+	switch s.peek() {
+	case '"':
+		s.str()
+	case 'n':
+		s.lit("null")
+	default:
+		s.fail()
+	}
+}
+
+// word reads a string or null like text, returning one of words without
+// allocating when it is one of them.
+func (s *scanner) word(words []string) string {
+	if s.peek() == '"' {
+		i := s.i
+		start, end, esc := s.str()
+		if s.err {
+			return ""
+		}
+		if !esc {
+			for _, w := range words {
+				if w == string(s.b[start:end]) {
+					return w
+				}
+			}
+		}
+		s.i = i
+	}
+	return s.text()
+}
+
+// words reads an array of strings like texts, with word.
+func (s *scanner) words(words []string) []string {
+	var out []string
+	s.array(func() { out = append(out, s.word(words)) })
+	return out
+}
+
 // boolean reads true, false or null (ok false).
 func (s *scanner) boolean() (v, ok bool) {
 	switch s.peek() {
