@@ -10,100 +10,103 @@ import (
 )
 
 // The fast path of Parse: a snapshot is usually one JSON List of tens of
-// thousands of items. The generic manifest reader (pkg/kube) validates the
-// whole document, decodes it into raw items, decodes each item's header and
-// then the item again; here the List is walked once by a small scanner that
-// only finds value boundaries, each item's kind is read from its first keys,
-// and the item is decoded once into its typed object by json-iterator (the
-// decoder apimachinery itself used for years; about twice as fast as
-// encoding/json on Kubernetes types). Anything unusual (YAML, a document
-// that is not one List, an item without a kind, a decode error) falls back
-// to the generic path, which names file, line and field in its errors.
+// thousands of items, nearly all of them pods. The generic manifest reader
+// (pkg/kube) validates the whole document, decodes it into raw items,
+// decodes each item's header and then the item again; here the List is
+// walked once, in place: each item's kind is read from its first keys, a
+// pod is read by decodePod (pod.go: the fields the inventory's readers use,
+// the rest skipped), and any other item is decoded once into its typed
+// object by json-iterator (the decoder apimachinery itself used for years;
+// about twice as fast as encoding/json on Kubernetes types). Anything
+// unusual (YAML, a document that is not one List, an item without a kind, a
+// decode error) falls back to the generic path, which names file, line and
+// field in its errors.
 
 var fastJSON = jsoniter.ConfigCompatibleWithStandardLibrary
 
 // errFallback says "use the generic path"; it never reaches a caller.
 var errFallback = fmt.Errorf("inventory: not a plain JSON List")
 
-// parseFast fills inv from a JSON List, or returns errFallback.
-func parseFast(b []byte, inv *Inventory) (err error) {
+// parseFast fills inv from a JSON List, or returns errFallback; the
+// inventory keeps a copy of the pods' item bytes.
+func parseFast(b []byte, inv *Inventory) error { return parseList(b, inv, false) }
+
+// parseList is parseFast; when own is true, the inventory keeps b (the
+// pods' item bytes, for WriteList) instead of a copy.
+func parseList(b []byte, inv *Inventory, own bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = errFallback // untrusted input: never panic, let the generic path report
 		}
 	}()
-	s := scanner{b: b}
-	s.ws()
-	if !s.eat('{') {
+	d := &podDecoder{b: b, intern: map[string]string{}}
+	var raw rawArena
+	d.ws()
+	if !d.open('{') {
 		return errFallback
 	}
-	var items []byte
 	kind := ""
-	for first := true; ; first = false {
-		s.ws()
-		if s.eat('}') {
-			break
-		}
-		if !first && !s.eat(',') {
-			return errFallback
-		}
-		s.ws()
-		key, ok := s.str()
-		if !ok {
-			return errFallback
-		}
-		s.ws()
-		if !s.eat(':') {
-			return errFallback
-		}
-		s.ws()
-		start := s.i
-		switch key {
+	var seen uint64
+	for first := true; d.more('}', &first); {
+		switch k := d.key(); string(k) {
 		case "kind":
-			if kind, ok = s.str(); !ok {
+			d.once(&seen, 0)
+			if kind = d.str(false); kind != "List" {
 				return errFallback
+			}
+		case "items":
+			d.once(&seen, 1)
+			if !d.open('[') {
+				return errFallback
+			}
+			for first := true; d.more(']', &first); {
+				start := d.i
+				if d.i >= len(b) || b[d.i] != '{' {
+					return errFallback
+				}
+				k := itemKind(b[start:])
+				if k == "" || strings.HasSuffix(k, "List") {
+					return errFallback
+				}
+				if k == "Pod" {
+					p := d.pod()
+					item := b[start:d.i:d.i]
+					if !own {
+						item = raw.copy(item)
+					}
+					if inv.podRaw == nil {
+						inv.podRaw = map[*corev1.Pod][]byte{}
+					}
+					inv.podRaw[p] = item
+					inv.Pods = append(inv.Pods, p)
+					continue
+				}
+				d.skip()
+				if err := inv.addJSON(k, b[start:d.i]); err != nil {
+					return errFallback
+				}
 			}
 		default:
-			if !s.value() {
-				return errFallback
-			}
-			if key == "items" {
-				items = b[start:s.i]
-			}
+			d.unknown(k, []string{"kind", "items"})
 		}
 	}
-	s.ws()
-	if s.i != len(b) || kind != "List" || len(items) == 0 || items[0] != '[' {
-		return errFallback
-	}
-	it := scanner{b: items, i: 1}
-	for first := true; ; first = false {
-		it.ws()
-		if it.eat(']') {
-			break
-		}
-		if !first && !it.eat(',') {
-			return errFallback
-		}
-		it.ws()
-		start := it.i
-		if it.i >= len(items) || items[it.i] != '{' || !it.value() {
-			return errFallback
-		}
-		item := items[start:it.i]
-		k := itemKind(item)
-		if k == "" || strings.HasSuffix(k, "List") {
-			return errFallback
-		}
-		if err := inv.addJSON(k, item); err != nil {
-			return errFallback
-		}
-	}
-	it.ws()
-	if it.i != len(items) {
+	d.ws()
+	if d.i != len(b) || kind != "List" || seen&2 == 0 {
 		return errFallback
 	}
 	return nil
+}
+
+// rawArena copies byte slices into large shared blocks.
+type rawArena struct{ buf []byte }
+
+func (a *rawArena) copy(b []byte) []byte {
+	if len(b) > cap(a.buf)-len(a.buf) {
+		a.buf = make([]byte, 0, max(4<<20, len(b)))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
 }
 
 // addJSON decodes one item of a known kind, or counts it as skipped.

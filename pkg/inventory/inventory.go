@@ -56,6 +56,9 @@ type Inventory struct {
 	saByKey    map[string]*corev1.ServiceAccount
 	ingBySvc   map[string][]*networkingv1.Ingress
 	podsByLbl  map[string][]*corev1.Pod // "ns\x00key\x00value"
+	// podRaw holds the item bytes of pods read by decodePod (which keeps
+	// only some fields), for WriteList.
+	podRaw map[*corev1.Pod][]byte
 }
 
 // ControllerPods are the pods of one top-level controller in a namespace,
@@ -78,17 +81,22 @@ func Load(path string) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	inv, err := Parse(b, path)
+	inv, err := parse(b, path, true)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
 	return inv, nil
 }
 
-// Parse builds an Inventory from snapshot bytes.
-func Parse(b []byte, file string) (*Inventory, error) {
+// Parse builds an Inventory from snapshot bytes. Pods hold the fields
+// listed in pod.go (THE RULE) when the snapshot is a JSON List; WriteList
+// still writes them whole.
+func Parse(b []byte, file string) (*Inventory, error) { return parse(b, file, false) }
+
+// parse is Parse; own says whether the inventory may keep b.
+func parse(b []byte, file string, own bool) (*Inventory, error) {
 	inv := New()
-	if parseFast(b, inv) == nil {
+	if parseList(b, inv, own) == nil {
 		sum := sha256.Sum256(b)
 		inv.Digest = "sha256:" + hex.EncodeToString(sum[:])
 		inv.Index()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -53,6 +54,15 @@ func (inv *Inventory) WriteList(w io.Writer) error {
 		objs := inv.objects(k.Kind)
 		for _, o := range objs {
 			buf.Reset()
+			if o.raw != nil {
+				// A pod read by decodePod: write it whole, from its item.
+				full := new(corev1.Pod)
+				if err := fastJSON.Unmarshal(o.raw, full); err != nil {
+					return fmt.Errorf("write inventory: %s %s: %w", k.Kind, o.key, err)
+				}
+				full.TypeMeta, full.ObjectMeta = metav1.TypeMeta{}, slim(full.ObjectMeta)
+				o.obj = full
+			}
 			if err := enc.Encode(o.obj); err != nil {
 				return fmt.Errorf("write inventory: %s %s: %w", k.Kind, o.key, err)
 			}
@@ -92,6 +102,7 @@ func (inv *Inventory) digestList() (string, error) {
 type keyed struct {
 	key string
 	obj any
+	raw []byte // a pod's item bytes, when obj holds only some fields
 }
 
 // objects returns the inventory's objects of kind, sorted by namespace and
@@ -99,7 +110,9 @@ type keyed struct {
 // shallow copies of their ObjectMeta where needed).
 func (inv *Inventory) objects(kind string) []keyed {
 	var out []keyed
-	add := func(m metav1.Object, o any) { out = append(out, keyed{key(m.GetNamespace(), m.GetName()), o}) }
+	add := func(m metav1.Object, o any) {
+		out = append(out, keyed{key: key(m.GetNamespace(), m.GetName()), obj: o})
+	}
 	switch kind {
 	case "Namespace":
 		for _, v := range inv.Namespaces {
@@ -115,6 +128,10 @@ func (inv *Inventory) objects(kind string) []keyed {
 		}
 	case "Pod":
 		for _, v := range inv.Pods {
+			if raw := inv.podRaw[v]; raw != nil {
+				out = append(out, keyed{key: key(v.Namespace, v.Name), raw: raw})
+				continue
+			}
 			c := *v
 			c.TypeMeta, c.ObjectMeta = metav1.TypeMeta{}, slim(v.ObjectMeta)
 			add(v, &c)
