@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -491,6 +492,27 @@ type JSONText string
 func (t *JSONText) UnmarshalJSON(b []byte) error {
 	*t = JSONText(b)
 	return nil
+}
+
+// FoldsToAny reports whether k equals one of names case-insensitively, as
+// encoding/json matches an object's keys to a struct's fields when no name
+// is equal: a scanner that met an unknown key k fails when this is true.
+func FoldsToAny(k string, names []string) bool {
+	ascii := true
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	for _, n := range names {
+		// Case folding keeps the length of ASCII text (not of "K", the
+		// Kelvin sign, which folds to "k").
+		if (!ascii || len(n) == len(k)) && strings.EqualFold(k, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // StringArena copies byte slices into strings cut from large shared

@@ -27,7 +27,6 @@
 package hubble
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +52,28 @@ const worldIdentity = 2
 // Parser parses Hubble flows. It reuses its decoding buffers: not safe for
 // concurrent use.
 type Parser struct {
-	r record
+	r     record
+	sc    source.JSONScanner
+	inner flow
+	parts [2]flowParts // of the top-level flow fields and of "flow"
+	text  source.StringArena
+	sigs  source.SignalBlocks
+}
+
+// flowParts holds what the scanner decodes a flow's pointers and slices
+// into, reused from record to record.
+type flowParts struct {
+	ip             ipInfo
+	l4             l4Info
+	tcp, udp, sctp ports
+	src, dst       endpoint
+	srcWl, dstWl   []workload
+	l7             l7Info
+	dns            dnsInfo
+	http           httpInfo
+	reply          bool
+	et             eventType
+	names          []string
 }
 
 type record struct {
@@ -79,6 +99,24 @@ type flow struct {
 	EventType        *eventType `json:"event_type"`
 }
 
+// The JSON names of each struct: a key that matches one only
+// case-insensitively is decoded by encoding/json into that field, so the
+// scanner leaves such records to it.
+var (
+	flowNames = []string{"time", "node_name", "verdict", "drop_reason_desc", "IP", "l4", "source", "destination",
+		"Type", "l7", "traffic_direction", "is_reply", "Summary", "destination_names", "event_type"}
+	recordNames   = append([]string{"flow"}, flowNames...)
+	eventNames    = []string{"type"}
+	ipNames       = []string{"source", "destination"}
+	portNames     = []string{"source_port", "destination_port"}
+	l4Names       = []string{"TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6"}
+	l7Names       = []string{"type", "dns", "http"}
+	dnsNames      = []string{"query"}
+	httpNames     = []string{"method", "url", "code"}
+	endpointNames = []string{"identity", "namespace", "labels", "pod_name", "cluster_name", "workloads"}
+	workloadNames = []string{"name", "kind"}
+)
+
 type eventType struct {
 	Type int `json:"type"`
 }
@@ -97,20 +135,29 @@ type l4Info struct {
 	TCP    *ports          `json:"TCP"`
 	UDP    *ports          `json:"UDP"`
 	SCTP   *ports          `json:"SCTP"`
-	ICMPv4 json.RawMessage `json:"ICMPv4"`
-	ICMPv6 json.RawMessage `json:"ICMPv6"`
+	ICMPv4 source.JSONText `json:"ICMPv4"` // "" when absent
+	ICMPv6 source.JSONText `json:"ICMPv6"`
 }
 
 type l7Info struct {
-	Type string `json:"type"`
-	DNS  *struct {
-		Query string `json:"query"`
-	} `json:"dns"`
-	HTTP *struct {
-		Method string `json:"method"`
-		URL    string `json:"url"`
-		Code   int    `json:"code"`
-	} `json:"http"`
+	Type string    `json:"type"`
+	DNS  *dnsInfo  `json:"dns"`
+	HTTP *httpInfo `json:"http"`
+}
+
+type dnsInfo struct {
+	Query string `json:"query"`
+}
+
+type httpInfo struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	Code   int    `json:"code"`
+}
+
+type workload struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
 }
 
 type endpoint struct {
@@ -118,13 +165,10 @@ type endpoint struct {
 	Namespace string `json:"namespace"`
 	// Labels stay raw: decoding a dozen strings per endpoint only to look
 	// for two of them was a third of the allocations.
-	Labels      json.RawMessage `json:"labels"`
+	Labels      source.JSONText `json:"labels"`
 	PodName     string          `json:"pod_name"`
 	ClusterName string          `json:"cluster_name"`
-	Workloads   []struct {
-		Name string `json:"name"`
-		Kind string `json:"kind"`
-	} `json:"workloads"`
+	Workloads   []workload      `json:"workloads"`
 }
 
 func (e *endpoint) world() bool {
@@ -134,22 +178,24 @@ func (e *endpoint) world() bool {
 	if e.Identity == worldIdentity {
 		return true
 	}
-	return bytes.Contains(e.Labels, []byte(`"reserved:world"`)) || bytes.Contains(e.Labels, []byte(`"reserved:world-`))
+	l := string(e.Labels)
+	return strings.Contains(l, `"reserved:world"`) || strings.Contains(l, `"reserved:world-`)
 }
 
 // label returns the rest of the first label that starts with prefix, from
 // the raw JSON array; "" when there is none or it holds escapes.
 func (e *endpoint) label(prefix string) string {
-	i := bytes.Index(e.Labels, []byte(`"`+prefix))
+	l := string(e.Labels)
+	i := strings.Index(l, `"`+prefix)
 	if i < 0 {
 		return ""
 	}
-	rest := e.Labels[i+1+len(prefix):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+	rest := l[i+1+len(prefix):]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 || strings.IndexByte(rest[:j], '\\') >= 0 {
 		return ""
 	}
-	return string(rest[:j])
+	return rest[:j]
 }
 
 func (e *endpoint) cluster() string {
@@ -175,10 +221,387 @@ func (e *endpoint) name() string {
 
 // Parse implements source.Parser.
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
-	p.r = record{}
-	if err := json.Unmarshal(rec.Data, &p.r); err != nil {
-		return nil, fmt.Errorf("not a Hubble flow: %s", source.JSONReason(err))
+	// The record's text, copied once: the Signal's strings are cut from it.
+	if !p.scan(p.text.String(rec.Data)) {
+		p.r = record{}
+		if err := json.Unmarshal(rec.Data, &p.r); err != nil {
+			return nil, fmt.Errorf("not a Hubble flow: %s", source.JSONReason(err))
+		}
 	}
+	return p.normalize(rec)
+}
+
+// scan reads the record with the scanner into p.r; false when it gave up
+// (anything encoding/json might read differently, or reject).
+func (p *Parser) scan(data string) bool {
+	p.r = record{}
+	sc := &p.sc
+	sc.Reset(data)
+	p.scanFlow(&p.r.flow, &p.parts[0], &p.r)
+	return sc.End()
+}
+
+// scanFlow reads a flow object into f, its parts into fp; top is the
+// record when f is its embedded flow (then "flow" is a field too).
+func (p *Parser) scanFlow(f *flow, fp *flowParts, top *record) {
+	sc := &p.sc
+	var seen uint32
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		k := sc.Key()
+		var bit uint32
+		switch k {
+		case "time":
+			bit = 1 << 0
+			f.Time, _ = sc.String()
+		case "node_name":
+			bit = 1 << 1
+			f.NodeName, _ = sc.String()
+		case "verdict":
+			bit = 1 << 2
+			f.Verdict, _ = sc.String()
+		case "drop_reason_desc":
+			bit = 1 << 3
+			f.DropReasonDesc, _ = sc.String()
+		case "Type":
+			bit = 1 << 4
+			f.Type, _ = sc.String()
+		case "traffic_direction":
+			bit = 1 << 5
+			f.Direction, _ = sc.String()
+		case "Summary":
+			bit = 1 << 6
+			f.Summary, _ = sc.String()
+		case "IP":
+			bit = 1 << 7
+			if !sc.Null() {
+				fp.ip = ipInfo{}
+				f.IP = &fp.ip
+				p.scanIP(f.IP)
+			}
+		case "l4":
+			bit = 1 << 8
+			if !sc.Null() {
+				fp.l4 = l4Info{}
+				f.L4 = &fp.l4
+				p.scanL4(f.L4, fp)
+			}
+		case "source":
+			bit = 1 << 9
+			if !sc.Null() {
+				fp.src = endpoint{}
+				f.Source = &fp.src
+				p.scanEndpoint(f.Source, &fp.srcWl)
+			}
+		case "destination":
+			bit = 1 << 10
+			if !sc.Null() {
+				fp.dst = endpoint{}
+				f.Destination = &fp.dst
+				p.scanEndpoint(f.Destination, &fp.dstWl)
+			}
+		case "l7":
+			bit = 1 << 11
+			if !sc.Null() {
+				fp.l7 = l7Info{}
+				f.L7 = &fp.l7
+				p.scanL7(f.L7, fp)
+			}
+		case "is_reply":
+			bit = 1 << 12
+			if v, ok := sc.Bool(); ok {
+				fp.reply = v
+				f.IsReply = &fp.reply
+			}
+		case "destination_names":
+			bit = 1 << 13
+			if !sc.Null() {
+				fp.names = fp.names[:0]
+				for ok := sc.ArrayStart(); ok; ok = sc.ArrayNext() {
+					v, _ := sc.String() // null leaves the element ""
+					fp.names = append(fp.names, v)
+				}
+				f.DestinationNames = fp.names
+			}
+		case "event_type":
+			bit = 1 << 14
+			if !sc.Null() {
+				fp.et = eventType{}
+				f.EventType = &fp.et
+				for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+					switch k := sc.Key(); k {
+					case "type":
+						n, _ := sc.Int64()
+						fp.et.Type = int(n)
+					default:
+						p.skip(k, eventNames)
+					}
+				}
+			}
+		case "flow":
+			if top == nil {
+				sc.Skip()
+				break
+			}
+			bit = 1 << 15
+			if !sc.Null() {
+				p.inner = flow{}
+				top.Flow = &p.inner
+				p.scanFlow(top.Flow, &p.parts[1], nil)
+			}
+		default:
+			if top != nil {
+				p.skip(k, recordNames)
+			} else {
+				p.skip(k, flowNames)
+			}
+		}
+		if seen&bit != 0 {
+			sc.Fail() // encoding/json would merge or overwrite: leave it to it
+		}
+		seen |= bit
+	}
+}
+
+// skip skips the value of an unknown key k, and fails the scan when k
+// matches one of names case-insensitively.
+func (p *Parser) skip(k string, names []string) {
+	if source.FoldsToAny(k, names) {
+		p.sc.Fail()
+	}
+	p.sc.Skip()
+}
+
+// int reads an integer into an int field.
+func (p *Parser) int() int {
+	n, _ := p.sc.Int64()
+	return int(n)
+}
+
+func (p *Parser) scanIP(ip *ipInfo) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "source":
+			bit = 1
+			ip.Source, _ = sc.String()
+		case "destination":
+			bit = 2
+			ip.Destination, _ = sc.String()
+		default:
+			p.skip(k, ipNames)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) scanPorts(pt *ports) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "source_port":
+			bit = 1
+			pt.SourcePort = p.int()
+		case "destination_port":
+			bit = 2
+			pt.DestinationPort = p.int()
+		default:
+			p.skip(k, portNames)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) scanL4(l4 *l4Info, fp *flowParts) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "TCP":
+			bit = 1
+			if !sc.Null() {
+				fp.tcp = ports{}
+				l4.TCP = &fp.tcp
+				p.scanPorts(l4.TCP)
+			}
+		case "UDP":
+			bit = 2
+			if !sc.Null() {
+				fp.udp = ports{}
+				l4.UDP = &fp.udp
+				p.scanPorts(l4.UDP)
+			}
+		case "SCTP":
+			bit = 4
+			if !sc.Null() {
+				fp.sctp = ports{}
+				l4.SCTP = &fp.sctp
+				p.scanPorts(l4.SCTP)
+			}
+		case "ICMPv4":
+			bit = 8
+			l4.ICMPv4 = source.JSONText(sc.Skip())
+		case "ICMPv6":
+			bit = 16
+			l4.ICMPv6 = source.JSONText(sc.Skip())
+		default:
+			p.skip(k, l4Names)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) scanL7(l7 *l7Info, fp *flowParts) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "type":
+			bit = 1
+			l7.Type, _ = sc.String()
+		case "dns":
+			bit = 2
+			if !sc.Null() {
+				fp.dns = dnsInfo{}
+				l7.DNS = &fp.dns
+				var seenQ bool
+				for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+					switch k := sc.Key(); k {
+					case "query":
+						if seenQ {
+							sc.Fail()
+						}
+						seenQ = true
+						fp.dns.Query, _ = sc.String()
+					default:
+						p.skip(k, dnsNames)
+					}
+				}
+			}
+		case "http":
+			bit = 4
+			if !sc.Null() {
+				fp.http = httpInfo{}
+				l7.HTTP = &fp.http
+				p.scanHTTP(l7.HTTP)
+			}
+		default:
+			p.skip(k, l7Names)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) scanHTTP(h *httpInfo) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "method":
+			bit = 1
+			h.Method, _ = sc.String()
+		case "url":
+			bit = 2
+			h.URL, _ = sc.String()
+		case "code":
+			bit = 4
+			h.Code = p.int()
+		default:
+			p.skip(k, httpNames)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) scanEndpoint(e *endpoint, wl *[]workload) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "identity":
+			bit = 1
+			e.Identity, _ = sc.Int64()
+		case "namespace":
+			bit = 2
+			e.Namespace, _ = sc.String()
+		case "labels":
+			bit = 4
+			e.Labels = source.JSONText(sc.Skip())
+		case "pod_name":
+			bit = 8
+			e.PodName, _ = sc.String()
+		case "cluster_name":
+			bit = 16
+			e.ClusterName, _ = sc.String()
+		case "workloads":
+			bit = 32
+			if sc.Null() {
+				break
+			}
+			*wl = (*wl)[:0]
+			for ok := sc.ArrayStart(); ok; ok = sc.ArrayNext() {
+				var w workload
+				if !sc.Null() { // null leaves the element zero
+					p.scanWorkload(&w)
+				}
+				*wl = append(*wl, w)
+			}
+			e.Workloads = *wl
+		default:
+			p.skip(k, endpointNames)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) scanWorkload(w *workload) {
+	sc := &p.sc
+	var seen uint8
+	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
+		var bit uint8
+		switch k := sc.Key(); k {
+		case "name":
+			bit = 1
+			w.Name, _ = sc.String()
+		case "kind":
+			bit = 2
+			w.Kind, _ = sc.String()
+		default:
+			p.skip(k, workloadNames)
+		}
+		if seen&bit != 0 {
+			sc.Fail()
+		}
+		seen |= bit
+	}
+}
+
+func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 	f := &p.r.flow
 	if p.r.Flow != nil {
 		f = p.r.Flow
@@ -265,9 +688,9 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 			s.Attrs["protocol"], pt = "UDP", l4.UDP
 		case l4.SCTP != nil:
 			s.Attrs["protocol"], pt = "SCTP", l4.SCTP
-		case l4.ICMPv4 != nil:
+		case l4.ICMPv4 != "":
 			s.Attrs["protocol"] = "ICMPv4"
-		case l4.ICMPv6 != nil:
+		case l4.ICMPv6 != "":
 			s.Attrs["protocol"] = "ICMPv6"
 		}
 		if pt != nil {
@@ -276,8 +699,9 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 			s.Attrs["dst_port"] = strconv.Itoa(dport)
 		}
 	}
-	s.SetAttr("src", src.name())
-	s.SetAttr("dst", dst.name())
+	srcName, dstName := src.name(), dst.name()
+	s.SetAttr("src", srcName)
+	s.SetAttr("dst", dstName)
 	if peer != nil {
 		s.SetAttr("peer_identity", strconv.FormatInt(peer.Identity, 10))
 	}
@@ -294,9 +718,9 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	}
 	s.Title = f.Summary
 	if s.Title == "" {
-		s.Title = f.Verdict + " " + endpointOr(src.name(), s.Attrs["src_ip"]) + " -> " + endpointOr(dst.name(), s.Attrs["dst_ip"])
+		s.Title = f.Verdict + " " + endpointOr(srcName, s.Attrs["src_ip"]) + " -> " + endpointOr(dstName, s.Attrs["dst_ip"])
 	}
-	return []signal.Signal{s}, nil
+	return p.sigs.One(&s), nil
 }
 
 func endpointOr(name, ip string) string {
