@@ -31,20 +31,20 @@ type refRecord struct {
 }
 
 type refFlow struct {
-	Time             string     `json:"time"`
-	NodeName         string     `json:"node_name"`
-	Verdict          string     `json:"verdict"`
-	DropReasonDesc   string     `json:"drop_reason_desc"`
+	Time             string        `json:"time"`
+	NodeName         string        `json:"node_name"`
+	Verdict          string        `json:"verdict"`
+	DropReasonDesc   string        `json:"drop_reason_desc"`
 	IP               *refIPInfo    `json:"IP"`
 	L4               *refL4Info    `json:"l4"`
 	Source           *refEndpoint  `json:"source"`
 	Destination      *refEndpoint  `json:"destination"`
-	Type             string     `json:"Type"`
+	Type             string        `json:"Type"`
 	L7               *refL7Info    `json:"l7"`
-	Direction        string     `json:"traffic_direction"`
-	IsReply          *bool      `json:"is_reply"`
-	Summary          string     `json:"Summary"`
-	DestinationNames []string   `json:"destination_names"`
+	Direction        string        `json:"traffic_direction"`
+	IsReply          *bool         `json:"is_reply"`
+	Summary          string        `json:"Summary"`
+	DestinationNames []string      `json:"destination_names"`
 	EventType        *refEventType `json:"event_type"`
 }
 
@@ -63,9 +63,9 @@ type refPorts struct {
 }
 
 type refL4Info struct {
-	TCP    *refPorts          `json:"TCP"`
-	UDP    *refPorts          `json:"UDP"`
-	SCTP   *refPorts          `json:"SCTP"`
+	TCP    *refPorts       `json:"TCP"`
+	UDP    *refPorts       `json:"UDP"`
+	SCTP   *refPorts       `json:"SCTP"`
 	ICMPv4 json.RawMessage `json:"ICMPv4"`
 	ICMPv6 json.RawMessage `json:"ICMPv6"`
 }
