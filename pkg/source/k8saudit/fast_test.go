@@ -230,3 +230,42 @@ func TestFastObjects(t *testing.T) {
 		t.Error("no pod specs in the corpus")
 	}
 }
+
+// skipAll reports whether data is one JSON value as skip sees it.
+func skipAll(data []byte) bool {
+	s := scanner{b: data}
+	s.ws()
+	return s.skip() && s.end()
+}
+
+func TestSkip(t *testing.T) {
+	for _, r := range corpus(t) {
+		if !skipAll(r) {
+			t.Errorf("skip rejects %s", r)
+		}
+	}
+	for _, in := range []string{`1`, `-0.5e+7`, `"a\u00e9\"\\"`, `[]`, `{}`, `[1,{"a":[true,false,null]}, "x" ]`, " {\"a\" :\t1\r\n}\n"} {
+		if !skipAll([]byte(in)) {
+			t.Errorf("skip rejects %s", in)
+		}
+	}
+	for _, in := range []string{``, `[`, `{`, `[1,]`, `{"a":1,}`, `{"a"}`, `{1:2}`, `01`, `1.`, `1e`, `-`, `tru`, `nul`, `"\x"`, "\"\x01\"", `"abc`, `[1 2]`, `{"a":1 "b":2}`, `[1]]`, `{"a":1}}`, `]`} {
+		if skipAll([]byte(in)) {
+			t.Errorf("skip accepts %q", in)
+		}
+	}
+}
+
+// FuzzSkip checks skip against json.Valid (but for nesting deeper than
+// the fast path's limit, where it gives up on valid JSON).
+func FuzzSkip(f *testing.F) {
+	for _, r := range corpus(f) {
+		f.Add(r)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, want := skipAll(data), json.Valid(data)
+		if got != want && !(want && bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) > maxDepth) {
+			t.Fatalf("skip %v, json.Valid %v: %q", got, want, data)
+		}
+	})
+}

@@ -82,9 +82,20 @@ func (s *scanner) peek() byte {
 // the span of its contents; esc reports a backslash or a non-ASCII byte in
 // it (the contents then need unquoting).
 func (s *scanner) str() (start, end int, esc bool) {
-	b := s.b
-	i := s.i + 1
-	start = i
+	start = s.i + 1
+	end, esc = strEnd(s.b, start)
+	if end < 0 {
+		s.fail()
+		return 0, 0, false
+	}
+	s.i = end + 1
+	return start, end, esc
+}
+
+// strEnd checks the contents of a string that start at b[i] and returns
+// the index of its closing quote, or -1 when it is not valid JSON; esc
+// reports a backslash or a non-ASCII byte in it.
+func strEnd(b []byte, i int) (end int, esc bool) {
 	var high uint64
 	for {
 		// Eight bytes at a time while none needs attention.
@@ -96,42 +107,33 @@ func (s *scanner) str() (start, end int, esc bool) {
 			high |= x
 			i += 8
 		}
-		if high&hi != 0 {
-			esc = true
-		}
 		for i < len(b) && plain[b[i]] {
 			i++
 		}
 		if i >= len(b) {
-			s.fail()
-			return 0, 0, false
+			return -1, false
 		}
 		switch c := b[i]; {
 		case c == '"':
-			s.i = i + 1
-			return start, i, esc
+			return i, esc || high&hi != 0
 		case c == '\\':
 			esc = true
 			if i+1 >= len(b) {
-				s.fail()
-				return 0, 0, false
+				return -1, false
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(b) || getu4(b[i:i+6]) < 0 {
-					s.fail()
-					return 0, 0, false
+					return -1, false
 				}
 				i += 6
 			default:
-				s.fail()
-				return 0, 0, false
+				return -1, false
 			}
 		case c < 0x20:
-			s.fail()
-			return 0, 0, false
+			return -1, false
 		default: // non-ASCII
 			esc = true
 			i++
@@ -278,43 +280,120 @@ func (s *scanner) skip() bool {
 		s.skipValid()
 		return true
 	}
-	switch s.peek() {
-	case '"':
-		s.str()
-	case '{':
-		if !s.open() {
-			return false
-		}
-		for n := 0; ; n++ {
-			if _, ok := s.member(n); !ok {
-				break
-			}
-			if !s.skip() {
-				return false
-			}
-		}
-		s.close()
-	case '[':
-		if !s.open() {
-			return false
-		}
-		for n := 0; s.elem(n); n++ {
-			if !s.skip() {
-				return false
-			}
-		}
-		s.close()
-	case 't':
-		s.lit("true")
-	case 'f':
-		s.lit("false")
-	case 'n':
-		s.lit("null")
-	default:
-		s.num()
-	}
-	return !s.err
+	return s.skipChecked()
 }
+
+// skipChecked validates and skips the value at s.i, in one loop.
+func (s *scanner) skipChecked() bool {
+	b, i := s.b, s.i
+	var closers [maxDepth + 1]byte // the closing bracket expected at each depth
+	depth := 0
+value:
+	if i >= len(b) {
+		return s.fail()
+	}
+	switch b[i] {
+	case '"':
+		end, _ := strEnd(b, i+1)
+		if end < 0 {
+			return s.fail()
+		}
+		i = end + 1
+	case '{', '[':
+		if depth++; depth+s.depth > maxDepth {
+			return s.fail()
+		}
+		closer := byte('}')
+		if b[i] == '[' {
+			closer = ']'
+		}
+		closers[depth] = closer
+		i++
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i < len(b) && b[i] == closer {
+			i++
+			depth--
+			break
+		}
+		if closer == '}' {
+			goto key
+		}
+		goto value
+	case 't':
+		if len(b)-i < 4 || string(b[i:i+4]) != "true" {
+			return s.fail()
+		}
+		i += 4
+	case 'f':
+		if len(b)-i < 5 || string(b[i:i+5]) != "false" {
+			return s.fail()
+		}
+		i += 5
+	case 'n':
+		if len(b)-i < 4 || string(b[i:i+4]) != "null" {
+			return s.fail()
+		}
+		i += 4
+	default:
+		s.i = i
+		s.num()
+		if s.err {
+			return false
+		}
+		i = s.i
+	}
+after:
+	if depth == 0 {
+		s.i = i
+		return true
+	}
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i >= len(b) {
+		return s.fail()
+	}
+	switch b[i] {
+	case ',':
+		i++
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if closers[depth] == '}' {
+			goto key
+		}
+		goto value
+	case closers[depth]:
+		i++
+		depth--
+		goto after
+	}
+	return s.fail()
+key:
+	if i >= len(b) || b[i] != '"' {
+		return s.fail()
+	}
+	if end, _ := strEnd(b, i+1); end < 0 {
+		return s.fail()
+	} else {
+		i = end + 1
+	}
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i >= len(b) || b[i] != ':' {
+		return s.fail()
+	}
+	i++
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	goto value
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // null consumes a null at s.i and reports whether there was one.
 func (s *scanner) null() bool {
