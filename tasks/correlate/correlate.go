@@ -207,6 +207,17 @@ func (r *Results) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "Cluster %s: %d nodes, %d pods, inventory %s\n", name, c.Nodes, c.Pods, c.Inventory)
 	}
 	fmt.Fprintf(&b, "Release: %s\n", strings.Join(r.Workloads, ", "))
+	if len(r.Other) > 0 {
+		kinds := make([]string, 0, len(r.Other))
+		for k := range r.Other {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for i, k := range kinds {
+			kinds[i] = fmt.Sprintf("%d %s", r.Other[k], k)
+		}
+		fmt.Fprintf(&b, "Ignored (kinds correlation does not use): %s\n", strings.Join(kinds, ", "))
+	}
 	rels := make([]string, 0, len(r.Counts))
 	for k := range r.Counts {
 		if k != "excluded" {

@@ -181,6 +181,7 @@ metadata: {name: web-tls, namespace: %[1]s}
 		fmt.Sprintf("eligible-node      Node           %s: new pods of Rollout %s/api can be scheduled here", nAPI, ns),
 		fmt.Sprintf("Rollout %s/api takes its pod template from Deployment %[1]s/api in the cluster", ns),
 		fmt.Sprintf("NetworkPolicy %s/web-ingress from the release", ns),
+		"\nIgnored (kinds correlation does not use): 1 Secret\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the text output lacks %q:\n%s", want, text)
