@@ -2,6 +2,8 @@ package k8saudit
 
 import (
 	"bytes"
+
+	"github.com/pulsegate/pulsegate/pkg/source"
 )
 
 // The fast path decodes an event in one pass with scanner into the same
@@ -63,7 +65,7 @@ var eventKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "req
 
 // decodeFast fills e from data and reports whether it could; when it could
 // not, e is to be decoded with encoding/json.
-func (f *fastEvent) decode(data []byte, e *event) bool {
+func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) bool {
 	f.str = [nStrings]span{}
 	f.kind, f.reqObj, f.respObj = nil, nil, nil
 	f.groups, f.ips = f.groups[:0], f.ips[:0]
@@ -171,7 +173,7 @@ func (f *fastEvent) decode(data []byte, e *event) bool {
 	if !s.end() {
 		return false
 	}
-	f.fill(data, e)
+	f.fill(data, e, arena)
 	return true
 }
 
@@ -398,7 +400,7 @@ func (f *fastEvent) annotations(s *scanner) bool {
 }
 
 // fill copies the strings into one new string and sets e's fields.
-func (f *fastEvent) fill(data []byte, e *event) {
+func (f *fastEvent) fill(data []byte, e *event, arena *source.StringArena) {
 	buf := f.buf[:0]
 	var offs [nStrings]int // ends; string i is buf[offs[i-1]:offs[i]]
 	put := func(buf []byte, sp span) []byte {
@@ -420,7 +422,7 @@ func (f *fastEvent) fill(data []byte, e *event) {
 		buf = put(buf, sp)
 		f.ipEnds = append(f.ipEnds, len(buf))
 	}
-	all := string(buf)
+	all := arena.String(buf)
 	if cap(buf) <= 64<<10 { // keep a small scratch buffer, not a huge record's
 		f.buf = buf
 	} else {
@@ -517,8 +519,8 @@ var (
 // decodeObjectFast decodes raw as decodeObject does with encoding/json, or
 // reports that it could not. raw is valid JSON: a part of a record that
 // was checked whole.
-func decodeObjectFast(raw []byte) (*object, bool) {
-	s := scanner{b: raw, valid: true}
+func decodeObjectFast(raw []byte, arena *source.StringArena) (*object, bool) {
+	s := scanner{b: raw, valid: true, arena: arena}
 	if s.peek() != '{' {
 		return nil, false
 	}
@@ -602,8 +604,8 @@ var (
 
 // podSpecFast decodes the pod spec in spec as object.podSpec does with
 // encoding/json, or reports that it could not. spec is valid JSON.
-func podSpecFast(spec []byte, resource string) (*podSpec, bool) {
-	s := scanner{b: spec, valid: true}
+func podSpecFast(spec []byte, resource string, arena *source.StringArena) (*podSpec, bool) {
+	s := scanner{b: spec, valid: true, arena: arena}
 	ps := new(podSpec)
 	switch resource {
 	case "pods":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,7 @@ func sameAsSlow(t *testing.T, data []byte) (fast bool) {
 	t.Helper()
 	var f fastEvent
 	var fe event
-	fast = f.decode(bytes.Clone(data), &fe)
+	fast = f.decode(bytes.Clone(data), &fe, new(source.StringArena))
 	if fast {
 		var je event
 		if err := json.Unmarshal(data, &je); err != nil {
@@ -192,12 +193,12 @@ func TestFastObjects(t *testing.T) {
 			if len(raw) == 0 || raw[0] != '{' {
 				continue
 			}
-			got, ok := decodeObjectFast(raw)
+			got, ok := decodeObjectFast(raw, nil)
 			if !ok {
 				t.Errorf("fast path gave up on %s", raw)
 				continue
 			}
-			want := decodeObject(raw, true)
+			want := decodeObject(raw, true, nil)
 			if want == nil {
 				t.Fatalf("encoding/json gave up on %s", raw)
 			}
@@ -217,7 +218,7 @@ func TestFastObjects(t *testing.T) {
 				for i := range want.Volumes {
 					want.Volumes[i].Name = "" // nothing reads it
 				}
-				ps, ok := podSpecFast(got.Spec, res)
+				ps, ok := podSpecFast(got.Spec, res, nil)
 				if !ok {
 					t.Errorf("fast path gave up on the %s spec %s", res, got.Spec)
 				} else if !reflect.DeepEqual(*ps, want) {
@@ -268,4 +269,34 @@ func FuzzSkip(f *testing.F) {
 			t.Fatalf("skip %v, json.Valid %v: %q", got, want, data)
 		}
 	})
+}
+
+func TestSpecialsFirst(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	interesting := []byte{0, 0x1f, 0x20, '"', '\\', 0x21, 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	for n := 0; n < 200000; n++ {
+		var b [8]byte
+		for i := range b {
+			if r.IntN(3) == 0 {
+				b[i] = interesting[r.IntN(len(interesting))]
+			} else {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		want := 8
+		for i, c := range b {
+			if c < 0x20 || c == '"' || c == '\\' {
+				want = i
+				break
+			}
+		}
+		m := specials(binary.LittleEndian.Uint64(b[:]))
+		got := 8
+		if m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if got != want {
+			t.Fatalf("first special byte of % x at %d, want %d", b, got, want)
+		}
+	}
 }

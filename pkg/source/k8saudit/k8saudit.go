@@ -92,6 +92,9 @@ type Parser struct {
 	f fastEvent
 	// slow turns the fast path off (tests compare the two).
 	slow bool
+	// The strings and Signals of many records share allocations.
+	arena  source.StringArena
+	blocks source.SignalBlocks
 }
 
 type event struct {
@@ -142,7 +145,7 @@ type status struct {
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	p.e = event{}
 	e := &p.e
-	if p.slow || !p.f.decode(rec.Data, e) {
+	if p.slow || !p.f.decode(rec.Data, e, &p.arena) {
 		// Anything the fast path does not reproduce exactly (bad JSON, a
 		// type mismatch, a duplicate or case-folded field name) is
 		// encoding/json's to decode and to explain.
@@ -170,7 +173,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		Raw:      signal.RawRef{ID: e.AuditID},
 	}
 	var objs objects
-	objs.req, objs.resp, objs.slow = e.RequestObject, e.ResponseObject, p.slow
+	objs.req, objs.resp, objs.slow, objs.arena = e.RequestObject, e.ResponseObject, p.slow, &p.arena
 	// Room for the attributes an event usually has (at most 13 from
 	// setAttrs, and images, command or risks), so that the map does not
 	// grow on the way: 14 fill the 16 slots of a map made for 14.
@@ -179,7 +182,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	classify(&s, e, &objs)
 	s.Score = s.Severity.Score()
 	setAttrs(&s, e)
-	return []signal.Signal{s}, nil
+	return p.blocks.One(&s), nil
 }
 
 func checkKind(e *event) error {

@@ -3,6 +3,8 @@ package k8saudit
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/pulsegate/pulsegate/pkg/source"
 )
 
 // objects decodes the request and response objects lazily, once each: most
@@ -10,6 +12,7 @@ import (
 type objects struct {
 	req, resp         json.RawMessage
 	slow              bool // encoding/json only (tests)
+	arena             *source.StringArena
 	reqObj, respObj   *object
 	reqDone, respDone bool
 }
@@ -17,7 +20,7 @@ type objects struct {
 func (o *objects) request() *object {
 	if !o.reqDone {
 		o.reqDone = true
-		o.reqObj = decodeObject(o.req, o.slow)
+		o.reqObj = decodeObject(o.req, o.slow, o.arena)
 	}
 	return o.reqObj
 }
@@ -25,7 +28,7 @@ func (o *objects) request() *object {
 func (o *objects) response() *object {
 	if !o.respDone {
 		o.respDone = true
-		o.respObj = decodeObject(o.resp, o.slow)
+		o.respObj = decodeObject(o.resp, o.slow, o.arena)
 	}
 	return o.respObj
 }
@@ -50,12 +53,13 @@ func (o *objects) object(verb string) *object {
 // absent or does not have an object's shape: the event is still usable
 // without it. The fast path decodes it unless slow is set; what it does not
 // reproduce exactly is left to encoding/json.
-func decodeObject(raw json.RawMessage, slow bool) *object {
+func decodeObject(raw json.RawMessage, slow bool, arena *source.StringArena) *object {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
 	if !slow {
-		if o, ok := decodeObjectFast(raw); ok {
+		if o, ok := decodeObjectFast(raw, arena); ok {
+			o.arena = arena
 			return o
 		}
 	}
@@ -84,7 +88,8 @@ type object struct {
 		Name string `json:"name"`
 	} `json:"target"`
 
-	slow       bool     // encoding/json only (tests)
+	slow       bool // encoding/json only (tests)
+	arena      *source.StringArena
 	ps         *podSpec // podSpec's last result, for psResource
 	psResource string
 	psDone     bool
@@ -153,7 +158,7 @@ func (o *object) decodePodSpec(resource string) *podSpec {
 		return nil
 	}
 	if !o.slow {
-		if ps, ok := podSpecFast(o.Spec, resource); ok {
+		if ps, ok := podSpecFast(o.Spec, resource, o.arena); ok {
 			return ps
 		}
 	}

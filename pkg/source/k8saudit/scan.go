@@ -3,8 +3,11 @@ package k8saudit
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/pulsegate/pulsegate/pkg/source"
 )
 
 // scanner is the fast path's JSON reader: one validating pass over a
@@ -22,6 +25,8 @@ type scanner struct {
 	// keyEsc is set by member when the key it returned holds a backslash
 	// or a non-ASCII byte.
 	keyEsc bool
+	// arena, when set, holds the strings text returns.
+	arena *source.StringArena
 	// valid says that b is known to be valid JSON (a part of a record
 	// that was checked whole), so that skip need not check it again.
 	valid bool
@@ -48,10 +53,15 @@ const (
 // special reports whether any of the eight bytes in x is a quote, a
 // backslash or a control character (exact: see "Bit Twiddling Hacks",
 // "Determine if a word has a byte less than n").
-func special(x uint64) bool {
+func special(x uint64) bool { return specials(x) != 0 }
+
+// specials returns the high bits of the bytes of x that special looks
+// for; the lowest one set marks the first such byte exactly (bits above
+// it may be set by borrows).
+func specials(x uint64) uint64 {
 	q := x ^ (lo * '"')
 	bs := x ^ (lo * '\\')
-	return ((q-lo)&^q|(bs-lo)&^bs|(x-lo*0x20)&^x)&hi != 0
+	return ((q-lo)&^q | (bs-lo)&^bs | (x-lo*0x20)&^x) & hi
 }
 
 func (s *scanner) fail() bool {
@@ -98,11 +108,14 @@ func (s *scanner) str() (start, end int, esc bool) {
 func strEnd(b []byte, i int) (end int, esc bool) {
 	var high uint64
 	for {
-		// Eight bytes at a time while none needs attention.
+		// Eight bytes at a time up to the first that needs attention.
 		for i+8 <= len(b) {
 			x := binary.LittleEndian.Uint64(b[i:])
-			if special(x) {
-				break
+			if m := specials(x); m != 0 {
+				n := bits.TrailingZeros64(m) &^ 7 // bits before that byte
+				high |= x & (1<<n - 1)
+				i += n >> 3
+				goto found
 			}
 			high |= x
 			i += 8
@@ -110,6 +123,7 @@ func strEnd(b []byte, i int) (end int, esc bool) {
 		for i < len(b) && plain[b[i]] {
 			i++
 		}
+	found:
 		if i >= len(b) {
 			return -1, false
 		}
@@ -423,9 +437,9 @@ func (s *scanner) text() string {
 			return ""
 		}
 		if esc {
-			return string(appendUnquoted(nil, s.b[start:end]))
+			return s.string(appendUnquoted(nil, s.b[start:end]))
 		}
-		return string(s.b[start:end])
+		return s.string(s.b[start:end])
 	case 'n':
 		s.lit("null")
 	default:
@@ -445,6 +459,13 @@ func (s *scanner) check() {
 	default:
 		s.fail()
 	}
+}
+
+func (s *scanner) string(b []byte) string {
+	if s.arena != nil {
+		return s.arena.String(b)
+	}
+	return string(b)
 }
 
 // word reads a string or null like text, returning one of words without
