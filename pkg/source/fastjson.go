@@ -321,6 +321,14 @@ func (sc *JSONScanner) scanString() (body string, decode bool) {
 	start := i
 	high := false
 	for {
+		// Eight bytes at a time while none of them needs a look.
+		for ; i+8 <= len(s); i += 8 {
+			b := s[i : i+8]
+			if special8(uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56) {
+				break
+			}
+		}
 		for i < len(s) && plain[s[i]] {
 			i++
 		}
@@ -363,6 +371,16 @@ func (sc *JSONScanner) scanString() (body string, decode bool) {
 			i++
 		}
 	}
+}
+
+// special8 reports whether any of the 8 bytes of w is '"', '\\', a control
+// character or a byte of a UTF-8 sequence (the word-at-a-time tests of
+// "Bit Twiddling Hacks": some byte less than n, some byte zero).
+func special8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := w ^ ('"' * ones)
+	bs := w ^ ('\\' * ones)
+	return (w|(w-0x20*ones)|(q-ones)&^q|(bs-ones)&^bs)&highs != 0
 }
 
 func isHex4(h string) bool {
