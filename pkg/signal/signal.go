@@ -269,8 +269,10 @@ func (s *Signal) SetAttr(k, v string) bool {
 	if s.Attrs == nil {
 		s.Attrs = make(map[string]string, 8)
 	}
-	if _, ok := s.Attrs[k]; !ok && len(s.Attrs) >= MaxAttrs {
-		return false
+	if len(s.Attrs) >= MaxAttrs { // full: only a key already there may change
+		if _, ok := s.Attrs[k]; !ok {
+			return false
+		}
 	}
 	if len(v) > MaxAttrLen {
 		n := MaxAttrLen
