@@ -564,21 +564,43 @@ func (a *StringArena) String(b []byte) string {
 
 // SignalBlocks hands out one-Signal slices cut from blocks of 64: a parser
 // that returns one Signal per record allocates once per 64 records rather
-// than once per record. Every slice it returns is distinct and never
-// reused. The zero value is ready to use; not safe for concurrent use.
+// than once per record, and fills the Signal in place. Every slice it
+// hands out is distinct and never reused. The zero value is ready to use;
+// not safe for concurrent use.
 type SignalBlocks struct {
 	block []signal.Signal
+	dirty bool // block[0] was handed out by Next but not taken
 }
 
-// One returns a slice that holds s alone (capacity 1, so that appending to
-// it copies).
-func (b *SignalBlocks) One(s *signal.Signal) []signal.Signal {
-	if len(b.block) == 0 {
+// Next returns a zero Signal to fill; Take hands it out. A Signal that is
+// not taken (the record was rejected) is zeroed and given again by the
+// next call.
+func (b *SignalBlocks) Next() *signal.Signal {
+	switch {
+	case len(b.block) == 0:
 		b.block = make([]signal.Signal, 64)
+	case b.dirty:
+		b.block[0] = signal.Signal{}
+	}
+	b.dirty = true
+	return &b.block[0]
+}
+
+// One returns a slice that holds a copy of s alone (capacity 1, so that
+// appending to it copies): Next and Take without the copy.
+func (b *SignalBlocks) One(s *signal.Signal) []signal.Signal {
+	*b.Next() = *s
+	return b.Take()
+}
+
+// Take returns the Signal of the last Next as a slice that holds it alone
+// (capacity 1, so that appending to it copies).
+func (b *SignalBlocks) Take() []signal.Signal {
+	if !b.dirty {
+		panic("source: SignalBlocks.Take without Next")
 	}
 	out := b.block[:1:1]
-	out[0] = *s
-	b.block = b.block[1:]
+	b.block, b.dirty = b.block[1:], false
 	return out
 }
 

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pulsegate/pulsegate/pkg/signal"
 )
 
 var scanCases = []string{
@@ -245,5 +247,32 @@ func TestSpecial8(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestSignalBlocks(t *testing.T) {
+	var b SignalBlocks
+	var out [][]signal.Signal
+	for i := 0; i < 200; i++ {
+		s := b.Next()
+		if s.ID != "" || s.Attrs != nil {
+			t.Fatalf("Next %d is not zero: %+v", i, s)
+		}
+		s.ID = strconv.Itoa(i)
+		s.SetAttr("k", "v")
+		if i%3 == 0 {
+			continue // rejected: not taken, handed out again
+		}
+		out = append(out, b.Take())
+	}
+	n := 0
+	for i := 0; i < 200; i++ {
+		if i%3 == 0 {
+			continue
+		}
+		if got := out[n]; len(got) != 1 || cap(got) != 1 || got[0].ID != strconv.Itoa(i) {
+			t.Fatalf("slice %d: %+v", n, got)
+		}
+		n++
 	}
 }

@@ -227,14 +227,13 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 	if err != nil {
 		return nil, err
 	}
-	s := signal.Signal{
-		ID:      signal.MakeID("falco", rec.Data),
-		Time:    t,
-		Product: "Falco",
-		Rule:    a.Rule,
-		Title:   strings.TrimSpace(a.Output),
-		Native:  a.Priority,
-	}
+	s := p.sigs.Next() // filled in place
+	s.ID = signal.MakeID("falco", rec.Data)
+	s.Time = t
+	s.Product = "Falco"
+	s.Rule = a.Rule
+	s.Title = strings.TrimSpace(a.Output)
+	s.Native = a.Priority
 	if a.Rule == MetricsRule || a.Source == "internal" {
 		s.Heartbeat = true
 		s.ClassUID = signal.ClassApplicationLifecycle
@@ -242,7 +241,7 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 		s.Score = s.Severity.Score()
 		s.Asset.Node = cmp.Or(a.Hostname, f.str(fEvtHostname))
 		s.SetAttr("falco.version", f.str(fFalcoVersion))
-		return p.sigs.One(&s), nil
+		return p.sigs.Take(), nil
 	}
 	if a.Priority == "" {
 		return nil, errors.New(`missing field "priority"`)
@@ -301,7 +300,7 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 	if len(s.Attrs) == 0 {
 		s.Attrs = nil // as SetAttr leaves a Signal without attributes
 	}
-	return p.sigs.One(&s), nil
+	return p.sigs.Take(), nil
 }
 
 func alertTime(iso string, evtTime string) (time.Time, error) {

@@ -58,6 +58,24 @@ type Parser struct {
 	parts [2]flowParts // of the top-level flow fields and of "flow"
 	text  source.StringArena
 	sigs  source.SignalBlocks
+	nums  numCache
+}
+
+// numCache remembers the decimal text of recent numbers (ports and
+// identities repeat from flow to flow): direct-mapped, 256 entries.
+type numCache [256]struct {
+	n  int64
+	s  string
+	ok bool
+}
+
+// itoa is strconv.FormatInt(n, 10), from the cache when it can.
+func (c *numCache) itoa(n int64) string {
+	e := &c[uint64(n)%uint64(len(c))]
+	if !e.ok || e.n != n {
+		e.n, e.s, e.ok = n, strconv.FormatInt(n, 10), true
+	}
+	return e.s
 }
 
 // flowParts holds what the scanner decodes a flow's pointers and slices
@@ -637,15 +655,14 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 	case (src == nil || src.PodName == "") && dst != nil && dst.PodName != "":
 		local, peer = dst, src
 	}
-	s := signal.Signal{
-		ID:       signal.MakeID("hubble", rec.Data),
-		Time:     t,
-		Product:  "Hubble",
-		ClassUID: signal.ClassNetworkActivity,
-		Severity: signal.SeverityInformational,
-		Rule:     "hubble: flow",
-		Native:   f.Verdict,
-	}
+	s := p.sigs.Next() // filled in place
+	s.ID = signal.MakeID("hubble", rec.Data)
+	s.Time = t
+	s.Product = "Hubble"
+	s.ClassUID = signal.ClassNetworkActivity
+	s.Severity = signal.SeverityInformational
+	s.Rule = "hubble: flow"
+	s.Native = f.Verdict
 	s.Asset.Node = node
 	if local != nil {
 		s.Asset.Namespace = local.Namespace
@@ -695,15 +712,15 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 		}
 		if pt != nil {
 			sport, dport = pt.SourcePort, pt.DestinationPort
-			s.Attrs["src_port"] = strconv.Itoa(sport)
-			s.Attrs["dst_port"] = strconv.Itoa(dport)
+			s.Attrs["src_port"] = p.nums.itoa(int64(sport))
+			s.Attrs["dst_port"] = p.nums.itoa(int64(dport))
 		}
 	}
 	srcName, dstName := src.name(), dst.name()
 	s.SetAttr("src", srcName)
 	s.SetAttr("dst", dstName)
 	if peer != nil {
-		s.SetAttr("peer_identity", strconv.FormatInt(peer.Identity, 10))
+		s.SetAttr("peer_identity", p.nums.itoa(peer.Identity))
 	}
 	if len(f.DestinationNames) > 0 {
 		s.SetAttr("dst_names", strings.Join(f.DestinationNames, ","))
@@ -720,7 +737,7 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 	if s.Title == "" {
 		s.Title = f.Verdict + " " + endpointOr(srcName, s.Attrs["src_ip"]) + " -> " + endpointOr(dstName, s.Attrs["dst_ip"])
 	}
-	return p.sigs.One(&s), nil
+	return p.sigs.Take(), nil
 }
 
 func endpointOr(name, ip string) string {
