@@ -128,7 +128,7 @@ func Parse(b []byte) (*Config, error) {
 		if t.Type == "" {
 			errs = append(errs, fmt.Errorf("telemetry[%d]: missing key \"type\"", i))
 		}
-		if t.Path == "" && t.URL == "" {
+		if t.Path == "" && !t.Pulled() {
 			errs = append(errs, fmt.Errorf("telemetry[%d]: missing key \"path\" (a file) or \"url\" (a pull source)", i))
 		}
 		for _, err := range t.checkPull() {

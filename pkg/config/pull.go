@@ -37,7 +37,26 @@ type Pull struct {
 	// PollInterval is how often the source is polled by a running
 	// service ("1m"); `pulsegate fetch` polls once.
 	PollInterval string `yaml:"poll_interval"`
+	// Kubernetes, instead of URL, reads the source from the Kubernetes
+	// API (trivy: Trivy Operator's VulnerabilityReports).
+	Kubernetes *Kubernetes `yaml:"kubernetes"`
 }
+
+// Kubernetes says which cluster to read and where. Credentials and TLS
+// come from the kubeconfig (or the in-cluster ServiceAccount).
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig file; empty is kubectl's default (the
+	// KUBECONFIG list, ~/.kube/config, else in-cluster).
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Context is the kubeconfig context; empty is the current one.
+	Context string `yaml:"context"`
+	// Namespaces limits the read to these namespaces; empty reads all.
+	Namespaces []string `yaml:"namespaces"`
+}
+
+// Pulled reports whether the source is polled (a url or the Kubernetes
+// API) rather than read from a file.
+func (p Pull) Pulled() bool { return p.URL != "" || p.Kubernetes != nil }
 
 // Query is one Prometheus instant query with a threshold.
 type Query struct {
@@ -91,13 +110,18 @@ func (p Pull) Durations() (lookback, timeout, poll time.Duration, err error) {
 func (t Telemetry) checkPull() []error {
 	p := t.Pull
 	pullKeys := p.URL != "" || len(p.Queries) > 0 || p.Filter != "" || p.Auth != nil || p.OAuth2 != nil || p.CAFile != "" ||
-		p.InsecureSkipVerify || p.Timeout != "" || p.PollInterval != "" || p.Lookback != "" || p.PageSize != 0
+		p.InsecureSkipVerify || p.Timeout != "" || p.PollInterval != "" || p.Lookback != "" || p.PageSize != 0 || p.Kubernetes != nil
 	if !pullKeys {
 		return nil
 	}
 	var errs []error
+	if k := p.Kubernetes; k != nil {
+		errs = append(errs, k.check(p)...)
+	}
 	if t.Path != "" {
-		if p.URL != "" {
+		if p.Kubernetes != nil {
+			errs = append(errs, errors.New(`"path" and "kubernetes" both set: a source is read from a file or from the Kubernetes API, not both`))
+		} else if p.URL != "" {
 			errs = append(errs, errors.New(`"path" and "url" both set: a source is read from a file or pulled, not both`))
 		} else {
 			errs = append(errs, errors.New(`pull keys (url, queries, auth, oauth2, ...) on a file source: give "url" instead of "path"`))
@@ -154,8 +178,33 @@ func (t Telemetry) checkPull() []error {
 	return errs
 }
 
+// check checks a Kubernetes API source's keys.
+func (k *Kubernetes) check(p Pull) []error {
+	var errs []error
+	if p.URL != "" {
+		errs = append(errs, errors.New(`"url" and "kubernetes" both set: choose one`))
+	}
+	if p.Auth != nil || p.OAuth2 != nil || p.CAFile != "" || p.InsecureSkipVerify {
+		errs = append(errs, errors.New(`"kubernetes": credentials and TLS come from the kubeconfig: remove auth, oauth2, ca_file and insecure_skip_verify`))
+	}
+	seen := map[string]bool{}
+	for i, ns := range k.Namespaces {
+		switch {
+		case ns == "":
+			errs = append(errs, fmt.Errorf("kubernetes.namespaces[%d]: empty namespace", i))
+		case seen[ns]:
+			errs = append(errs, fmt.Errorf("kubernetes.namespaces[%d]: %q listed twice", i, ns))
+		}
+		seen[ns] = true
+	}
+	return errs
+}
+
 // resolvePull makes the entry's file paths absolute with abs.
 func (t *Telemetry) resolvePull(abs func(*string)) {
+	if t.Kubernetes != nil {
+		abs(&t.Kubernetes.Kubeconfig)
+	}
 	if t.Auth != nil {
 		abs(&t.Auth.TokenFile)
 	}

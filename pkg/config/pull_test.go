@@ -7,6 +7,43 @@ import (
 	"testing"
 )
 
+// A source read from the Kubernetes API: its kubeconfig is resolved
+// against the configuration's folder; "kubernetes: {}" alone (kubectl's
+// defaults) is enough.
+func TestKubernetesConfig(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "pulsegate.yaml")
+	in := `
+telemetry:
+  - name: trivy-operator
+    type: trivy
+    cluster: prod-eu-1
+    page_size: 50
+    kubernetes:
+      kubeconfig: kube/config
+      context: prod
+      namespaces: [payments, checkout]
+  - name: in-cluster
+    type: trivy
+    kubernetes: {}
+`
+	if err := os.WriteFile(f, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Telemetry[0].Kubernetes
+	if k == nil || k.Kubeconfig != filepath.Join(dir, "kube/config") || k.Context != "prod" || strings.Join(k.Namespaces, ",") != "payments,checkout" ||
+		!c.Telemetry[0].Pulled() || c.Telemetry[0].PageSize != 50 {
+		t.Errorf("kubernetes entry: %+v %+v", c.Telemetry[0], k)
+	}
+	if k := c.Telemetry[1].Kubernetes; k == nil || k.Kubeconfig != "" || !c.Telemetry[1].Pulled() {
+		t.Errorf("in-cluster entry: %+v", c.Telemetry[1])
+	}
+}
+
 func TestPullConfig(t *testing.T) {
 	good := `
 telemetry:
@@ -79,6 +116,12 @@ telemetry:
 		{"no threshold", "telemetry: [{type: prometheus, url: 'http://p', queries: [{name: a, expr: up}]}]", `missing key "threshold"`},
 		{"no expr", "telemetry: [{type: prometheus, url: 'http://p', queries: [{name: a, threshold: 1}]}]", `missing key "expr"`},
 		{"unknown query key", "telemetry: [{type: prometheus, url: 'http://p', queries: [{name: a, expr: up, threshold: 1, treshold: 2}]}]", `unknown key "treshold"`},
+		{"url and kubernetes", "telemetry: [{type: trivy, url: 'http://p', kubernetes: {}}]", `"url" and "kubernetes" both set`},
+		{"path and kubernetes", "telemetry: [{type: trivy, path: x, kubernetes: {}}]", `"path" and "kubernetes" both set`},
+		{"auth with kubernetes", "telemetry: [{type: trivy, kubernetes: {}, auth: {token_env: T}}]", "credentials and TLS come from the kubeconfig"},
+		{"empty namespace", "telemetry: [{type: trivy, kubernetes: {namespaces: [a, '']}}]", "kubernetes.namespaces[1]: empty namespace"},
+		{"namespace twice", "telemetry: [{type: trivy, kubernetes: {namespaces: [a, a]}}]", `kubernetes.namespaces[1]: "a" listed twice`},
+		{"unknown kubernetes key", "telemetry: [{type: trivy, kubernetes: {namespace: a}}]", `unknown key "namespace"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

@@ -46,6 +46,26 @@ type PullConfig struct {
 	PageSize int
 	// Now returns the current time; nil is time.Now.
 	Now func() time.Time
+	// Kubernetes, when set instead of URL, reads the source from the
+	// Kubernetes API (types with Spec.PullKubernetes).
+	Kubernetes *Kubernetes
+}
+
+// Kubernetes says which cluster a Kubernetes API source reads, and where.
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig file; empty is kubectl's default (the
+	// KUBECONFIG list, ~/.kube/config, else the in-cluster ServiceAccount).
+	Kubeconfig string
+	// Context is the kubeconfig context; empty is the current one.
+	Context string
+	// Namespaces limits the read to these namespaces; empty reads all
+	// of them (and cluster-scoped resources).
+	Namespaces []string
+	// Cluster names the cluster in Signals; empty is the context's
+	// cluster name.
+	Cluster string
+	// Timeout bounds one API request; zero is no limit but the context's.
+	Timeout time.Duration
 }
 
 // Query is one Prometheus instant query whose results are compared with a
@@ -85,10 +105,25 @@ func (r *Registry) Puller(typ string, cfg PullConfig) (Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Pull == nil {
+	if cfg.Kubernetes != nil {
+		if s.PullKubernetes == nil {
+			return nil, fmt.Errorf("telemetry type %q is not read from the Kubernetes API: remove key \"kubernetes\"", typ)
+		}
+		if cfg.URL != "" {
+			return nil, fmt.Errorf("telemetry type %q: \"url\" and \"kubernetes\" both set: choose one", typ)
+		}
+	}
+	pull := s.Pull
+	if cfg.Kubernetes != nil {
+		pull = s.PullKubernetes
+	}
+	if pull == nil && s.PullKubernetes != nil {
+		return nil, fmt.Errorf("telemetry type %q is read from files or from the Kubernetes API, not over HTTP: give it a path or \"kubernetes\", not a url", typ)
+	}
+	if pull == nil {
 		return nil, fmt.Errorf("telemetry type %q is read from files or pushed, not pulled: give it a path, not a url", typ)
 	}
-	if cfg.URL == "" {
+	if cfg.URL == "" && cfg.Kubernetes == nil {
 		return nil, fmt.Errorf("telemetry type %q: missing key \"url\"", typ)
 	}
 	if cfg.Ref.Type == "" {
@@ -97,7 +132,7 @@ func (r *Registry) Puller(typ string, cfg PullConfig) (Puller, error) {
 	if cfg.Ref.Name == "" {
 		cfg.Ref.Name = typ
 	}
-	return s.Pull(cfg)
+	return pull(cfg)
 }
 
 // AddItems parses each item with p and records the results in b. file

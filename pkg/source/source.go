@@ -57,6 +57,10 @@ type Spec struct {
 	Split SplitFunc
 	// Pull, when set, makes the type pollable over HTTP (see pull.go).
 	Pull PullFunc
+	// PullKubernetes, when set, makes the type readable from the
+	// Kubernetes API (PullConfig.Kubernetes instead of a URL): Trivy
+	// Operator's reports. Its Puller ignores the HTTP client.
+	PullKubernetes PullFunc
 }
 
 // Registry holds the known adapter types.

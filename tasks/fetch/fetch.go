@@ -123,8 +123,8 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 		if name == "" {
 			name = t.Type
 		}
-		file := t.URL == "" && env.Store != nil
-		if (t.URL == "" && !file) || (len(only) > 0 && !only[name]) {
+		file := !t.Pulled() && env.Store != nil
+		if (!t.Pulled() && !file) || (len(only) > 0 && !only[name]) {
 			continue
 		}
 		matched[name] = true
@@ -288,10 +288,14 @@ func newJob(t config.Telemetry, name string, now time.Time, reg *source.Registry
 		return job{}, err
 	}
 	ref := signal.SourceRef{Name: name, Type: t.Type}
-	pl, err := reg.Puller(t.Type, source.PullConfig{
+	pc := source.PullConfig{
 		Ref: ref, URL: t.URL, Queries: queries, Filter: t.Filter, Lookback: lookback, PageSize: t.PageSize,
 		Now: func() time.Time { return now },
-	})
+	}
+	if k := t.Kubernetes; k != nil {
+		pc.Kubernetes = &source.Kubernetes{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespaces: k.Namespaces, Cluster: t.Cluster, Timeout: timeout}
+	}
+	pl, err := reg.Puller(t.Type, pc)
 	if err != nil {
 		return job{}, err
 	}

@@ -44,7 +44,7 @@ func newReader(p Params, env Env, now time.Time, window time.Duration) (*reader,
 	r := &reader{now: now, window: window, polled: make([]polled, len(p.Telemetry))}
 	var errs []error
 	for i, t := range p.Telemetry {
-		if p.Store == "" && t.Path == "" && t.Pull.URL == "" {
+		if p.Store == "" && t.Path == "" && !t.Pull.Pulled() {
 			errs = append(errs, fmt.Errorf("telemetry[%d] (%s): no path, no url and no --store: nothing to read it from", i, nameOf(t)))
 		}
 	}
@@ -63,7 +63,7 @@ func newReader(p Params, env Env, now time.Time, window time.Duration) (*reader,
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, t := range p.Telemetry {
-		if t.Pull.URL == "" {
+		if !t.Pull.Pulled() {
 			continue
 		}
 		wg.Go(func() {
@@ -109,7 +109,7 @@ func (r *reader) read(i int, t Telemetry, spec source.Spec, ref signal.SourceRef
 		}
 		b = &source.Batch{Source: ref, Signals: sigs, Records: rec.Records, Rejected: rec.Rejected, Written: sh.Written}
 		return b, sh, nil
-	case t.Pull.URL != "":
+	case t.Pull.Pulled():
 		pl := r.polled[i]
 		if pl.err != nil {
 			return nil, store.Health{Err: pl.err}, nil
@@ -130,7 +130,7 @@ func (r *reader) read(i int, t Telemetry, spec source.Spec, ref signal.SourceRef
 // digest is the input digest of one source: its file's, or for stored and
 // polled Signals the digest of the Signals used.
 func (r *reader) digest(t Telemetry, b *source.Batch) string {
-	if r.st == nil && t.Pull.URL == "" {
+	if r.st == nil && !t.Pull.Pulled() {
 		return digestPath(t.Path)
 	}
 	j, err := json.Marshal(b.Signals)

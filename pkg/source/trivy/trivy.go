@@ -47,6 +47,8 @@ var Spec = source.Spec{
 	Summary: "Trivy JSON reports and Trivy Operator VulnerabilityReports (JSON or YAML, Lists too)",
 	New:     func() source.Parser { return &Parser{} },
 	Split:   source.SplitYAML,
+	// Read from the Kubernetes API: kube.go.
+	PullKubernetes: pullKubernetes,
 }
 
 // MaxSignals bounds the Signals one report gives; the rest are counted in
