@@ -18,17 +18,21 @@ import (
 // time order), then the Signal's id. It is the time index: expiry walks it
 // from the start.
 //
-// The index bucket has one key per asset and minute:
+// The index bucket has one key per minute and asset:
 //
-//	kind byte | uvarint len, part | ... | uvarint len, cluster | minute (8)
+//	minute (8) | kind byte | uvarint len, part | ... | uvarint len, cluster
 //
-// whose value lists the signal keys of that asset's Signals in that minute
-// (each a uvarint length and the key). Length prefixes make every prefix
-// unambiguous, so "one asset in one cluster over one hour" is one cursor
-// range of at most 61 keys, and "one asset in any cluster" a short
-// skip-scan over the clusters that know it. One key per minute rather than
-// per Signal: a batch of fresh Signals touches a few keys per asset, not
-// several per Signal (bench/store: about 4 times the write rate).
+// whose value lists where that asset's Signals of that minute are: each a
+// block sequence number and a slot in the block, two uvarints (the block's
+// key is the minute and the sequence number: see block.go). Length
+// prefixes make every prefix unambiguous, so "one asset in one cluster
+// over one hour" is at most 61 look-ups, and "one asset in any cluster" a
+// short range in each minute. The minute comes first so that a batch of
+// fresh telemetry appends its keys at the end of the index (a few pages)
+// rather than one key into every asset's range (a page each; bench/store:
+// the largest cost of writing before). One key per minute rather than per
+// Signal: a batch of fresh Signals touches a few keys per asset, not
+// several per Signal.
 
 // maxIndexPart bounds the asset names that are indexed: a Signal whose
 // node, pod, ... name is longer (untrusted input) is stored and found by
@@ -206,7 +210,7 @@ func eachIndexKey(buf []byte, s *signal.Signal, fn func(k []byte)) {
 		if len(cluster) > maxIndexPart {
 			return
 		}
-		b := append(buf[:0], byte(kind))
+		b := append(append(buf[:0], minute[:]...), byte(kind))
 		for _, p := range parts {
 			if len(p) > maxIndexPart {
 				return // not indexed; bbolt keys are at most 32 KiB
@@ -214,7 +218,6 @@ func eachIndexKey(buf []byte, s *signal.Signal, fn func(k []byte)) {
 			b = appendLP(b, p)
 		}
 		b = appendLP(b, cluster)
-		b = append(b, minute[:]...)
 		buf = b
 		fn(b)
 	}
@@ -244,21 +247,6 @@ func eachIndexKey(buf []byte, s *signal.Signal, fn func(k []byte)) {
 	if a.Resource != "" {
 		emit(KindResource, c, a.Namespace, a.Resource)
 	}
-}
-
-// eachEntry calls fn with every signal key in an index value; false stops.
-func eachEntry(v []byte, fn func(pk []byte) bool) error {
-	for len(v) > 0 {
-		n, w := binary.Uvarint(v)
-		if w <= 0 || n > uint64(len(v)-w) || n < 8 {
-			return errBadKey
-		}
-		if !fn(v[w : w+int(n)]) {
-			return nil
-		}
-		v = v[w+int(n):]
-	}
-	return nil
 }
 
 // successor is the smallest key greater than every key with prefix p, or

@@ -2,15 +2,19 @@ package store
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,16 +28,24 @@ import (
 // from any other bbolt file.
 var (
 	bucketMeta    = []byte("meta")
-	bucketSignals = []byte("signals")
+	bucketBlocks  = []byte("blocks")
 	bucketIndex   = []byte("index")
 	bucketSources = []byte("sources")
 	bucketPodNode = []byte("podnode")
 	keyFormat     = []byte("format")
 )
 
-// format is the value of meta/format. A store written by another version of
-// the layout is refused, not misread.
-const format = "pulsegate-store/1"
+// format is the value of meta/format. A store of formatV1 (one key per
+// Signal, before blocks) is converted when opened for writing and refused
+// with what to do when opened read-only; any other format is refused, not
+// misread.
+const (
+	format   = "pulsegate-store/2"
+	formatV1 = "pulsegate-store/1"
+)
+
+// bucketSignalsV1 is formatV1's bucket of Signals, one key per Signal.
+var bucketSignalsV1 = []byte("signals")
 
 // initialMmap is the writer's initial mapping of the file.
 const initialMmap = 1 << 30
@@ -174,6 +186,13 @@ func (s *Store) checkFormat(db *bolt.DB) error {
 	switch {
 	case found == format:
 		return nil
+	case found == formatV1 && s.opt.readOnly:
+		return fmt.Errorf("open store %s: format %q, written by an earlier pulsegate: open it once for writing (pulsegate fetch --store %s) to convert it to %q in place, or delete the file (a cache: the next fetch fills it again)", s.path, found, s.path, format)
+	case found == formatV1:
+		if err := migrateV1(db); err != nil {
+			return fmt.Errorf("open store %s: convert format %q to %q (the file is unchanged): %w", s.path, found, format, err)
+		}
+		return nil
 	case found != "":
 		return fmt.Errorf("open store %s: format %q, want %q", s.path, found, format)
 	case len(others) > 0:
@@ -182,7 +201,7 @@ func (s *Store) checkFormat(db *bolt.DB) error {
 		return fmt.Errorf("open store %s: empty, not yet written", s.path)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSignals, bucketIndex, bucketSources, bucketPodNode} {
+		for _, b := range [][]byte{bucketBlocks, bucketIndex, bucketSources, bucketPodNode} {
 			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
@@ -197,6 +216,52 @@ func (s *Store) checkFormat(db *bolt.DB) error {
 		return fmt.Errorf("initialize store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// migrateV1 converts a store of formatV1 in one transaction: a crash
+// leaves the old store as it was. Sources and pods' nodes are kept as they
+// are; the Signals move into blocks, as they were stored (no node lent
+// anew).
+func migrateV1(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		old := tx.Bucket(bucketSignalsV1)
+		if old == nil || tx.Bucket(bucketIndex) == nil || tx.Bucket(bucketSources) == nil || tx.Bucket(bucketPodNode) == nil {
+			return errors.New("buckets missing")
+		}
+		if err := tx.DeleteBucket(bucketIndex); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketIndex, bucketBlocks} {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		const chunk = 50000
+		batch := make([]signal.Signal, 0, chunk)
+		c := old.Cursor()
+		for k, v := c.First(); ; k, v = c.Next() {
+			if k != nil {
+				var sg signal.Signal
+				if err := decodeSignal(v, &sg); err != nil {
+					return fmt.Errorf("signal %x: %w", k, err)
+				}
+				batch = append(batch, sg)
+			}
+			if len(batch) == chunk || k == nil && len(batch) > 0 {
+				if _, err := putTx(tx, batch, false); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+			if k == nil {
+				break
+			}
+		}
+		if err := tx.DeleteBucket(bucketSignalsV1); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyFormat, []byte(format))
+	})
 }
 
 // Path returns the store's file name.
@@ -275,7 +340,7 @@ func (s *Store) put(sigs []signal.Signal) (int, error) {
 	}
 	added := 0
 	err := s.update(func(tx *bolt.Tx) error {
-		n, err := putTx(tx, sigs)
+		n, err := putTx(tx, sigs, true)
 		added = n
 		return err
 	})
@@ -285,60 +350,127 @@ func (s *Store) put(sigs []signal.Signal) (int, error) {
 	return added, nil
 }
 
-// putTx stores sigs within tx. bbolt keeps references to keys and values
-// until the transaction ends, so they live in an arena; and bbolt splits
-// pages only at commit, so keys go in in ascending order (inserting at
-// random places into the same growing page is quadratic).
-func putTx(tx *bolt.Tx, sigs []signal.Signal) (int, error) {
-	sb, ib, pn := tx.Bucket(bucketSignals), tx.Bucket(bucketIndex), tx.Bucket(bucketPodNode)
-	sb.FillPercent = 0.9 // mostly appended in time order
-	nodes := newPodNodes(pn)
-	var ar arena
+// putTx stores sigs within tx, in blocks (see block.go); learn lends pods
+// the node learned from other Signals (not when migrating: those Signals
+// got theirs when first stored). bbolt keeps references to keys and values
+// until the transaction ends; and it splits pages only at commit, so keys
+// go in in ascending order (inserting at random places into the same
+// growing page is quadratic).
+func putTx(tx *bolt.Tx, sigs []signal.Signal, learn bool) (int, error) {
+	bb, ib := tx.Bucket(bucketBlocks), tx.Bucket(bucketIndex)
+	bb.FillPercent = 1.0 // appended in time order, mostly
+	nodes := newPodNodes(tx.Bucket(bucketPodNode))
 	type entry struct {
-		pk []byte
-		i  int // in work
+		tk, mk uint64 // time key and minute key, as integers
+		s      *signal.Signal
 	}
-	prim := make([]entry, 0, len(sigs))
-	work := make([]signal.Signal, 0, len(sigs))
+	ents := make([]entry, 0, len(sigs))
 	var scratch []byte
-	// Fresh telemetry is newer than anything stored: a key after the last
-	// one needs no look-up to know it is new.
-	last, _ := sb.Cursor().Last()
-	last = bytes.Clone(last)
-	for i := range sigs {
-		sg := sigs[i] // a copy: the caller's Signals are not changed
-		nodes.learn(&sg)
-		if sg.ID == "" {
-			scratch = appendSignal(scratch[:0], &sg)
-			sg.ID = signal.MakeID("store", scratch)
-		}
-		scratch = primaryKey(scratch[:0], &sg)
-		if bytes.Compare(scratch, last) <= 0 && sb.Get(scratch) != nil {
-			continue // stored before
-		}
-		prim = append(prim, entry{ar.copy(scratch), len(work)})
-		work = append(work, sg)
+	if learn {
+		nodes.preload(sigs)
 	}
-	slices.SortFunc(prim, func(a, b entry) int { return bytes.Compare(a.pk, b.pk) })
-	postings := map[string]*[]byte{}
-	added := 0
-	for n, e := range prim {
-		if n > 0 && bytes.Equal(e.pk, prim[n-1].pk) {
+	for i := range sigs {
+		sg := &sigs[i]
+		lend := ""
+		if learn {
+			lend = nodes.learn(&sg.Asset)
+		}
+		if lend != "" || sg.ID == "" {
+			c := *sg // a copy: the caller's Signals are not changed
+			if lend != "" {
+				c.Asset.Node = lend
+				attrs := make(map[string]string, len(c.Attrs)+1)
+				for k, v := range c.Attrs {
+					attrs[k] = v
+				}
+				c.Attrs = attrs
+				c.SetAttr("node_from", "store")
+			}
+			if c.ID == "" {
+				scratch = appendSignal(scratch[:0], &c)
+				c.ID = signal.MakeID("store", scratch)
+			}
+			sg = &c
+		}
+		tk, mk := timeKey(sg.Time), timeKey(sg.Time.Truncate(indexSpan))
+		ents = append(ents, entry{binary.BigEndian.Uint64(tk[:]), binary.BigEndian.Uint64(mk[:]), sg})
+	}
+	slices.SortFunc(ents, func(a, b entry) int {
+		if c := cmp.Compare(a.tk, b.tk); c != 0 {
+			return c
+		}
+		return strings.Compare(a.s.ID, b.s.ID)
+	})
+	// What is new: fresh telemetry is newer than the newest stored minute
+	// and needs no look-up; older Signals are looked up among the ids
+	// stored in their minute.
+	var lastMK uint64
+	hasLast := false
+	if k, _ := bb.Cursor().Last(); len(k) >= 8 {
+		lastMK, hasLast = binary.BigEndian.Uint64(k), true
+	}
+	var seen map[string]struct{}
+	seenMK, seenOK := uint64(0), false
+	keep := make([]entry, 0, len(ents))
+	for n, e := range ents {
+		if n > 0 && e.tk == ents[n-1].tk && e.s.ID == ents[n-1].s.ID {
 			continue // the same Signal twice in one batch
 		}
-		scratch = appendSignal(scratch[:0], &work[e.i])
-		if err := sb.Put(e.pk, ar.copy(scratch)); err != nil {
+		if hasLast && e.mk <= lastMK {
+			if !seenOK || seenMK != e.mk {
+				var err error
+				if seen, err = storedIDs(bb, e.mk); err != nil {
+					return 0, err
+				}
+				seenMK, seenOK = e.mk, true
+			}
+			scratch = binary.BigEndian.AppendUint64(scratch[:0], e.tk)
+			scratch = append(scratch, e.s.ID...)
+			if _, ok := seen[string(scratch)]; ok {
+				continue // stored before
+			}
+		}
+		keep = append(keep, e)
+	}
+	var w blockWriter
+	postings := map[string]*[]byte{}
+	var kb []byte
+	for i := 0; i < len(keep); {
+		mk := keep[i].mk
+		var mkb [8]byte
+		binary.BigEndian.PutUint64(mkb[:], mk)
+		seq, err := nextSeq(bb, mkb[:])
+		if err != nil {
 			return 0, err
 		}
-		added++
-		eachIndexKey(scratch[:0], &work[e.i], func(k []byte) {
-			p, ok := postings[string(k)]
-			if !ok {
-				p = new([]byte)
-				postings[string(k)] = p
+		for i < len(keep) && keep[i].mk == mk {
+			w.reset()
+			for i < len(keep) && keep[i].mk == mk && w.n() < maxBlockSignals && w.size() < maxBlockBytes {
+				e := keep[i]
+				slot := w.n()
+				var tk [8]byte
+				binary.BigEndian.PutUint64(tk[:], e.tk)
+				w.add(e.s, tk)
+				eachIndexKey(kb, e.s, func(k []byte) {
+					p, ok := postings[string(k)]
+					if !ok {
+						p = new([]byte)
+						postings[string(k)] = p
+					}
+					*p = appendRef(*p, seq, slot)
+					kb = k
+				})
+				i++
 			}
-			*p = appendLP(*p, string(e.pk))
-		})
+			key := blockKey(mkb[:], seq)
+			if err := bb.Put(bytes.Clone(key[:]), w.bytes()); err != nil {
+				return 0, err
+			}
+			if seq == math.MaxUint32 && i < len(keep) && keep[i].mk == mk {
+				return 0, fmt.Errorf("minute %s has too many blocks", keyTime(mkb[:]).Format(time.RFC3339))
+			}
+			seq++
+		}
 	}
 	keys := make([]string, 0, len(postings))
 	for k := range postings {
@@ -346,7 +478,7 @@ func putTx(tx *bolt.Tx, sigs []signal.Signal) (int, error) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		kb := ar.copy([]byte(k))
+		kb := []byte(k)
 		old := ib.Get(kb)
 		v := make([]byte, 0, len(old)+len(*postings[k]))
 		v = append(append(v, old...), *postings[k]...)
@@ -354,20 +486,58 @@ func putTx(tx *bolt.Tx, sigs []signal.Signal) (int, error) {
 			return 0, err
 		}
 	}
-	return added, nodes.save()
+	return len(keep), nodes.save()
 }
 
-// arena hands out byte slices that stay valid until it is dropped, with
-// few allocations.
-type arena struct{ buf []byte }
-
-func (a *arena) copy(b []byte) []byte {
-	if len(b) > cap(a.buf)-len(a.buf) {
-		a.buf = make([]byte, 0, max(64<<10, len(b)))
+// storedIDs returns the time key and id of every Signal stored in the
+// minute mk, each as one string.
+func storedIDs(bb *bolt.Bucket, mk uint64) (map[string]struct{}, error) {
+	var mkb [8]byte
+	binary.BigEndian.PutUint64(mkb[:], mk)
+	out := map[string]struct{}{}
+	c := bb.Cursor()
+	var key []byte
+	for k, v := c.Seek(mkb[:]); k != nil && bytes.HasPrefix(k, mkb[:]); k, v = c.Next() {
+		b, err := parseBlock(v)
+		if err != nil {
+			return nil, fmt.Errorf("block %x: %w", k, err)
+		}
+		for i := range b.slots {
+			s, err := b.slot(i)
+			if err != nil {
+				return nil, fmt.Errorf("block %x: %w", k, err)
+			}
+			if len(s) == 0 {
+				continue
+			}
+			tk, id, ok := slotHead(s)
+			if !ok {
+				return nil, fmt.Errorf("block %x: %w: slot %d", k, errBadBlock, i)
+			}
+			key = append(append(key[:0], tk...), id...)
+			out[string(key)] = struct{}{}
+		}
 	}
-	n := len(a.buf)
-	a.buf = append(a.buf, b...)
-	return a.buf[n:len(a.buf):len(a.buf)]
+	return out, nil
+}
+
+// nextSeq returns the sequence number of the next block of the minute mk.
+func nextSeq(bb *bolt.Bucket, mk []byte) (uint32, error) {
+	c := bb.Cursor()
+	top := blockKey(mk, math.MaxUint32)
+	k, _ := c.Seek(top[:])
+	if bytes.Equal(k, top[:]) {
+		return 0, fmt.Errorf("minute %s has too many blocks", keyTime(mk).Format(time.RFC3339))
+	}
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if len(k) == 12 && bytes.Equal(k[:8], mk) {
+		return binary.BigEndian.Uint32(k[8:]) + 1, nil
+	}
+	return 0, nil
 }
 
 // podNodes learns which node a pod runs on from the Signals that name both,
@@ -383,10 +553,51 @@ func newPodNodes(b *bolt.Bucket) *podNodes {
 	return &podNodes{b: b, known: map[string]string{}, changed: map[string]bool{}}
 }
 
-func (p *podNodes) learn(s *signal.Signal) {
-	a := &s.Asset
-	if a.Pod == "" {
+// preload reads the stored node of every pod that sigs name, with one
+// cursor in key order: a batch names many pods, and walking the bucket
+// costs less than a look-up for each.
+func (p *podNodes) preload(sigs []signal.Signal) {
+	var want []string
+	for i := range sigs {
+		a := &sigs[i].Asset
+		if a.Pod == "" {
+			continue
+		}
+		p.key = appendLP(appendLP(appendLP(p.key[:0], a.Cluster), a.Namespace), a.Pod)
+		if _, ok := p.known[string(p.key)]; ok {
+			continue
+		}
+		k := string(p.key)
+		p.known[k] = ""
+		want = append(want, k)
+	}
+	if len(want) == 0 {
 		return
+	}
+	slices.Sort(want)
+	c := p.b.Cursor()
+	k, v := c.Seek([]byte(want[0]))
+	for _, w := range want {
+		for steps := 0; k != nil && string(k) < w && steps < 8; steps++ {
+			k, v = c.Next()
+		}
+		if k != nil && string(k) < w {
+			k, v = c.Seek([]byte(w))
+		}
+		if k == nil {
+			return
+		}
+		if string(k) == w {
+			p.known[w] = string(v)
+		}
+	}
+}
+
+// learn learns from a, and returns the node to lend a pod without one, or
+// "".
+func (p *podNodes) learn(a *signal.Asset) string {
+	if a.Pod == "" {
+		return ""
 	}
 	p.key = appendLP(appendLP(appendLP(p.key[:0], a.Cluster), a.Namespace), a.Pod)
 	n, ok := p.known[string(p.key)] // no allocation for the lookup
@@ -399,17 +610,9 @@ func (p *podNodes) learn(s *signal.Signal) {
 			p.known[string(p.key)] = a.Node
 			p.changed[string(p.key)] = true
 		}
-		return
+		return ""
 	}
-	if n != "" {
-		a.Node = n
-		attrs := make(map[string]string, len(s.Attrs)+1)
-		for k, v := range s.Attrs {
-			attrs[k] = v
-		}
-		s.Attrs = attrs
-		s.SetAttr("node_from", "store")
-	}
+	return n
 }
 
 func (p *podNodes) save() error {
@@ -456,6 +659,38 @@ func (s *Store) Find(q Query) ([]signal.Signal, error) {
 	return out, nil
 }
 
+// blockCache reads Signals by (minute, sequence, slot), keeping the last
+// block parsed.
+type blockCache struct {
+	bb  *bolt.Bucket
+	key [12]byte
+	blk block
+	ok  bool // blk is key's
+	dec slotDecoder
+}
+
+// slot returns the bytes of a slot; nil when its block or Signal is gone.
+func (c *blockCache) slot(mk []byte, seq uint32, i int) ([]byte, error) {
+	key := blockKey(mk, seq)
+	if !c.ok || key != c.key {
+		c.ok = false
+		v := c.bb.Get(key[:])
+		if v == nil {
+			return nil, nil // an index entry without its Signal: skip
+		}
+		b, err := parseBlock(v)
+		if err != nil {
+			return nil, fmt.Errorf("block %x: %w", key, err)
+		}
+		c.key, c.blk, c.ok = key, b, true
+	}
+	s, err := c.blk.slot(i)
+	if err != nil {
+		return nil, fmt.Errorf("block %x: %w", key, err)
+	}
+	return s, nil
+}
+
 // Each calls fn with every Signal q selects (q.Limit aside), within one
 // read transaction: in time order for the whole store; for an asset or a
 // source minute by minute (within a minute in the order stored), cluster
@@ -481,15 +716,19 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 		prefix = p
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		sb := tx.Bucket(bucketSignals)
+		bc := &blockCache{bb: tx.Bucket(bucketBlocks)}
 		var sg signal.Signal
-		emit := func(pk, v []byte) error {
-			if v == nil {
-				return nil // an index entry without its Signal: skip
+		// emit decodes slot sl of bc's block when its time is in range.
+		emit := func(sl []byte) error {
+			if len(sl) == 0 {
+				return nil // expired
 			}
-			sg = signal.Signal{}
-			if err := decodeSignal(v, &sg); err != nil {
-				return fmt.Errorf("signal %x: %w", pk, err)
+			if len(sl) < 8 || bytes.Compare(sl[:8], lo[:]) < 0 || bytes.Compare(sl[:8], hi[:]) > 0 {
+				return nil
+			}
+			bc.dec.blk = &bc.blk
+			if err := bc.dec.decode(sl, &sg); err != nil {
+				return fmt.Errorf("block %x: %w", bc.key, err)
 			}
 			if src != "" && sg.Source.Name != src {
 				return nil
@@ -497,37 +736,20 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 			return fn(&sg)
 		}
 		if prefix == nil {
-			c := sb.Cursor()
-			for k, v := c.Seek(lo[:]); k != nil && bytes.Compare(k[:min(8, len(k))], hi[:]) <= 0; k, v = c.Next() {
-				if err := emit(k, v); err != nil {
-					return err
-				}
-			}
-			return nil
+			return scanBlocks(bc, lo, hi, emit)
 		}
-		c := tx.Bucket(bucketIndex).Cursor()
-		each := func(pk []byte) error { return emit(pk, sb.Get(pk)) }
-		if a.Cluster != "" || a.Kind == KindSource {
-			return scanRange(c, appendLP(bytes.Clone(prefix), a.Cluster), q.Since, q.Until, each)
-		}
-		// Every cluster: one range per cluster that knows the asset.
-		k, _ := c.Seek(prefix)
-		for k != nil && bytes.HasPrefix(k, prefix) {
-			n := readLP(k[len(prefix):])
-			if n < 0 {
-				return fmt.Errorf("index key %x: %w", k, errBadKey)
-			}
-			cp := bytes.Clone(k[:len(prefix)+n])
-			if err := scanRange(c, cp, q.Since, q.Until, each); err != nil {
+		each := func(mk []byte, seq uint32, slot int) error {
+			sl, err := bc.slot(mk, seq, slot)
+			if err != nil {
 				return err
 			}
-			next := successor(cp)
-			if next == nil {
-				return nil
-			}
-			k, _ = c.Seek(next)
+			return emit(sl)
 		}
-		return nil
+		exact := a.Cluster != "" || a.Kind == KindSource
+		if exact {
+			prefix = appendLP(prefix, a.Cluster)
+		}
+		return scanAsset(tx.Bucket(bucketIndex), prefix, exact, q.Since, hi, each)
 	})
 	if err != nil {
 		return fmt.Errorf("query store %s: %w", s.path, err)
@@ -535,35 +757,135 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 	return nil
 }
 
-// scanRange calls fn with the signal key of every index entry under the
-// prefix cp whose time is in [since, until] (zero: unbounded).
-func scanRange(c *bolt.Cursor, cp []byte, since, until time.Time, fn func(pk []byte) error) error {
-	lo, hi := timeKey(since), timeKey(until)
-	if until.IsZero() {
-		hi = [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+// scanBlocks calls emit with every slot of the blocks of the minutes from
+// lo's to hi's, in time and id order: bc's block is the slot's.
+func scanBlocks(bc *blockCache, lo, hi [8]byte, emit func(sl []byte) error) error {
+	first := timeKey(keyTime(lo[:]).Truncate(indexSpan))
+	c := bc.bb.Cursor()
+	type ref struct {
+		tk, id []byte
+		key    []byte
+		blk    int
+		slot   int
 	}
-	first := timeKey(since.Truncate(indexSpan))
-	for k, v := c.Seek(append(bytes.Clone(cp), first[:]...)); k != nil && bytes.HasPrefix(k, cp); k, v = c.Next() {
-		if len(k) != len(cp)+8 {
-			return fmt.Errorf("index key %x: %w", k, errBadKey)
+	var blks []block
+	var keys [][]byte
+	var refs []ref
+	k, v := c.Seek(first[:])
+	for k != nil {
+		if len(k) != 12 {
+			return fmt.Errorf("block key %x: %w", k, errBadBlock)
 		}
-		if bytes.Compare(k[len(cp):], hi[:]) > 0 {
-			return nil // the minute starts after until
+		if bytes.Compare(k[:8], hi[:]) > 0 {
+			return nil // the minute starts after hi
 		}
-		var ferr error
-		err := eachEntry(v, func(pk []byte) bool {
-			if bytes.Compare(pk[:8], lo[:]) < 0 || bytes.Compare(pk[:8], hi[:]) > 0 {
-				return true
+		// The blocks of one minute.
+		mk := k[:8]
+		blks, keys, refs = blks[:0], keys[:0], refs[:0]
+		for ; k != nil && bytes.HasPrefix(k, mk); k, v = c.Next() {
+			b, err := parseBlock(v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
 			}
-			ferr = fn(pk)
+			blks, keys = append(blks, b), append(keys, k)
+		}
+		if len(blks) == 1 { // in order already
+			bc.key, bc.blk, bc.ok = [12]byte(keys[0]), blks[0], true
+			for i := range blks[0].slots {
+				sl, err := bc.blk.slot(i)
+				if err != nil {
+					return fmt.Errorf("block %x: %w", keys[0], err)
+				}
+				if err := emit(sl); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		for bi := range blks {
+			for i := range blks[bi].slots {
+				sl, err := blks[bi].slot(i)
+				if err != nil {
+					return fmt.Errorf("block %x: %w", keys[bi], err)
+				}
+				if len(sl) == 0 {
+					continue
+				}
+				tk, id, ok := slotHead(sl)
+				if !ok {
+					return fmt.Errorf("block %x: %w: slot %d", keys[bi], errBadBlock, i)
+				}
+				refs = append(refs, ref{tk: tk, id: id, blk: bi, slot: i})
+			}
+		}
+		slices.SortStableFunc(refs, func(a, b ref) int {
+			if c := bytes.Compare(a.tk, b.tk); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.id, b.id)
+		})
+		for _, r := range refs {
+			bc.key, bc.blk, bc.ok = [12]byte(keys[r.blk]), blks[r.blk], true
+			sl, _ := bc.blk.slot(r.slot)
+			if err := emit(sl); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scanAsset calls fn with the minute, block sequence and slot of every
+// index entry of the asset prefix (kind and parts; with the cluster when
+// exact) in the minutes from since's to hi's; fn checks the Signal's own
+// time. Every minute stored in between costs a look-up or two.
+func scanAsset(ib *bolt.Bucket, prefix []byte, exact bool, since time.Time, hi [8]byte, fn func(mk []byte, seq uint32, slot int) error) error {
+	c := ib.Cursor()
+	first := timeKey(since.Truncate(indexSpan))
+	key := make([]byte, 0, 8+len(prefix))
+	var ferr error
+	refs := func(k, v []byte) error {
+		mk := k[:8]
+		err := eachRef(v, func(seq uint32, slot int) bool {
+			ferr = fn(mk, seq, slot)
 			return ferr == nil
 		})
 		if err != nil {
 			return fmt.Errorf("index key %x: %w", k, err)
 		}
-		if ferr != nil {
-			return ferr
+		return ferr
+	}
+	k, _ := c.Seek(first[:])
+	for k != nil {
+		if len(k) < 9 {
+			return fmt.Errorf("index key %x: %w", k, errBadKey)
 		}
+		if bytes.Compare(k[:8], hi[:]) > 0 {
+			return nil // the minute starts after hi
+		}
+		key = append(append(key[:0], k[:8]...), prefix...)
+		if exact {
+			if v := ib.Get(key); v != nil {
+				if err := refs(key, v); err != nil {
+					return err
+				}
+			}
+		} else {
+			// Every cluster: the rest of the key is one.
+			for k, v := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, v = c.Next() {
+				if readLP(k[len(key):]) != len(k)-len(key) {
+					return fmt.Errorf("index key %x: %w", k, errBadKey)
+				}
+				if err := refs(k, v); err != nil {
+					return err
+				}
+			}
+		}
+		next := successor(key[:8])
+		if next == nil {
+			return nil
+		}
+		k, _ = c.Seek(next)
 	}
 	return nil
 }
@@ -575,32 +897,54 @@ func (s *Store) LastRecord(name string, until time.Time) (time.Time, error) {
 	hi := timeKey(until)
 	var last []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketIndex).Cursor()
+		bc := &blockCache{bb: tx.Bucket(bucketBlocks)}
+		ib := tx.Bucket(bucketIndex)
+		c := ib.Cursor()
 		// The minutes at or before until's, newest first, until one has
 		// an entry at or before until.
 		minute := timeKey(until.Truncate(indexSpan))
-		var k, v []byte
-		if after := successor(append(bytes.Clone(cp), minute[:]...)); after != nil {
-			k, v = c.Seek(after)
+		var k []byte
+		if after := successor(minute[:]); after != nil {
+			k, _ = c.Seek(after)
 		}
 		if k == nil {
-			k, v = c.Last()
+			k, _ = c.Last()
 		} else {
-			k, v = c.Prev()
+			k, _ = c.Prev()
 		}
-		for ; k != nil && bytes.HasPrefix(k, cp); k, v = c.Prev() {
-			err := eachEntry(v, func(pk []byte) bool {
-				if bytes.Compare(pk[:8], hi[:]) <= 0 && (last == nil || bytes.Compare(pk[:8], last) > 0) {
-					last = bytes.Clone(pk[:8])
+		key := make([]byte, 0, 8+len(cp))
+		for k != nil {
+			if len(k) < 8 {
+				return fmt.Errorf("index key %x: %w", k, errBadKey)
+			}
+			key = append(append(key[:0], k[:8]...), cp...)
+			mk := key[:8]
+			if v := ib.Get(key); v != nil {
+				var ferr error
+				err := eachRef(v, func(seq uint32, slot int) bool {
+					sl, err := bc.slot(mk, seq, slot)
+					if err != nil {
+						ferr = err
+						return false
+					}
+					if len(sl) >= 8 && bytes.Compare(sl[:8], hi[:]) <= 0 && (last == nil || bytes.Compare(sl[:8], last) > 0) {
+						last = bytes.Clone(sl[:8])
+					}
+					return true
+				})
+				if err != nil {
+					return fmt.Errorf("index key %x: %w", key, err)
 				}
-				return true
-			})
-			if err != nil {
-				return fmt.Errorf("index key %x: %w", k, err)
+				if ferr != nil {
+					return ferr
+				}
+				if last != nil {
+					return nil
+				}
 			}
-			if last != nil {
-				return nil
-			}
+			// The newest key of the minute before.
+			c.Seek(mk)
+			k, _ = c.Prev()
 		}
 		return nil
 	})
@@ -617,50 +961,112 @@ func (s *Store) LastRecord(name string, until time.Time) (time.Time, error) {
 func (s *Store) Count() (int, error) {
 	n := 0
 	err := s.view(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketSignals).Stats().KeyN
-		return nil
+		return tx.Bucket(bucketBlocks).ForEach(func(k, v []byte) error {
+			b, err := parseBlock(v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+			n += b.live
+			return nil
+		})
 	})
-	return n, err
+	if err != nil {
+		return 0, fmt.Errorf("count signals in store %s: %w", s.path, err)
+	}
+	return n, nil
 }
 
 // Expire deletes every Signal older than before, with its index entries,
-// in transactions of at most expireChunk Signals so that readers and
-// writers are not held up for long. It returns how many it deleted. The
-// file does not shrink: Compact does that.
+// in transactions of about expireChunk Signals (whole blocks) so that
+// readers and writers are not held up for long. A block with Signals on
+// both sides of before is rewritten without the older ones. It returns how
+// many it deleted. The file does not shrink: Compact does that.
 func (s *Store) Expire(before time.Time) (int, error) {
 	end := timeKey(before)
 	total := 0
 	for {
-		n := 0
+		n, more := 0, false
 		err := s.update(func(tx *bolt.Tx) error {
-			sb, ib := tx.Bucket(bucketSignals), tx.Bucket(bucketIndex)
-			var keys [][]byte
-			var sigs []signal.Signal
-			c := sb.Cursor()
-			for k, v := c.First(); k != nil && len(keys) < expireChunk; k, v = c.Next() {
-				if len(k) < 8 || bytes.Compare(k[:8], end[:]) >= 0 {
+			bb, ib := tx.Bucket(bucketBlocks), tx.Bucket(bucketIndex)
+			type change struct {
+				key []byte
+				v   []byte // nil: delete
+			}
+			var changes []change
+			// The entries to remove, by index key: "seq slot" of the
+			// minute in the key.
+			gone := map[string]map[[2]uint64]bool{}
+			var kb []byte
+			var dec slotDecoder
+			var sg signal.Signal
+			c := bb.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(k) != 12 {
+					return fmt.Errorf("block key %x: %w", k, errBadBlock)
+				}
+				if bytes.Compare(k[:8], end[:]) >= 0 {
+					break // this minute starts at or after before
+				}
+				if n >= expireChunk {
+					more = true
 					break
 				}
-				var sg signal.Signal
-				if err := decodeSignal(v, &sg); err != nil {
-					return fmt.Errorf("signal %x: %w", k, err)
+				b, err := parseBlock(v)
+				if err != nil {
+					return fmt.Errorf("block %x: %w", k, err)
 				}
-				keys = append(keys, bytes.Clone(k))
-				sigs = append(sigs, sg)
+				seq := uint64(binary.BigEndian.Uint32(k[8:]))
+				drop := make([]bool, b.slots)
+				dropped, live := 0, 0
+				dec.blk = &b
+				for i := range b.slots {
+					sl, err := b.slot(i)
+					if err != nil {
+						return fmt.Errorf("block %x: %w", k, err)
+					}
+					if len(sl) == 0 {
+						continue
+					}
+					live++
+					if len(sl) < 8 || bytes.Compare(sl[:8], end[:]) >= 0 {
+						continue
+					}
+					if err := dec.decode(sl, &sg); err != nil {
+						return fmt.Errorf("block %x: %w", k, err)
+					}
+					drop[i] = true
+					dropped++
+					eachIndexKey(kb, &sg, func(ik []byte) {
+						m := gone[string(ik)]
+						if m == nil {
+							m = map[[2]uint64]bool{}
+							gone[string(ik)] = m
+						}
+						m[[2]uint64{seq, uint64(i)}] = true
+						kb = ik
+					})
+				}
+				switch {
+				case dropped == 0:
+				case dropped == live:
+					changes = append(changes, change{key: bytes.Clone(k)})
+				default:
+					changes = append(changes, change{key: bytes.Clone(k), v: b.without(drop)})
+				}
+				n += dropped
 			}
-			// Rewrite the index keys of what goes: keep the entries at or
-			// after before.
-			touched := map[string]bool{}
-			var kb []byte
-			for i := range sigs {
-				eachIndexKey(kb, &sigs[i], func(k []byte) { touched[string(k)] = true; kb = k })
+			// Rewrite the index keys of what goes: keep the other entries.
+			keys := make([]string, 0, len(gone))
+			for k := range gone {
+				keys = append(keys, k)
 			}
-			for k := range touched {
-				v := ib.Get([]byte(k))
+			slices.Sort(keys)
+			for _, k := range keys {
+				m := gone[k]
 				var keep []byte
-				if err := eachEntry(v, func(pk []byte) bool {
-					if bytes.Compare(pk[:8], end[:]) >= 0 {
-						keep = appendLP(keep, string(pk))
+				if err := eachRef(ib.Get([]byte(k)), func(seq uint32, slot int) bool {
+					if !m[[2]uint64{uint64(seq), uint64(slot)}] {
+						keep = appendRef(keep, seq, slot)
 					}
 					return true
 				}); err != nil {
@@ -676,26 +1082,31 @@ func (s *Store) Expire(before time.Time) (int, error) {
 					return err
 				}
 			}
-			for _, pk := range keys {
-				if err := sb.Delete(pk); err != nil {
+			for _, ch := range changes {
+				var err error
+				if ch.v == nil {
+					err = bb.Delete(ch.key)
+				} else {
+					err = bb.Put(ch.key, ch.v)
+				}
+				if err != nil {
 					return err
 				}
 			}
-			n = len(keys)
 			return nil
 		})
 		if err != nil {
 			return total, fmt.Errorf("expire signals in store %s: %w", s.path, err)
 		}
 		total += n
-		if n < expireChunk {
+		if !more {
 			return total, nil
 		}
 	}
 }
 
-// expireChunk is how many Signals one expiry transaction deletes at most
-// (a variable for tests).
+// expireChunk is about how many Signals one expiry transaction deletes: it
+// stops at the first block after that many (a variable for tests).
 var expireChunk = 10000
 
 // Compact rewrites the store into a new file without the free pages that
@@ -840,7 +1251,7 @@ func (s *Store) Record(r Read) (SourceRecord, error) {
 			rec.Failures++
 			rec.LastError, rec.Err = at, r.Err.Error()
 		} else {
-			n, err := putTx(tx, sigs)
+			n, err := putTx(tx, sigs, true)
 			if err != nil {
 				return err
 			}
