@@ -36,13 +36,24 @@ type releaseObjects struct {
 	ingresses map[string][]*networkingv1.Ingress
 }
 
+// Resolve returns rel with the pod template of every Argo Rollout whose
+// spec.workloadRef names no workload of the release taken from the
+// inventory's Deployment or ReplicaSet (release.Release.Resolve): rel
+// itself when there is none, else a copy with its Images recomputed. A
+// reference found in neither is an error naming the Rollout, its file and
+// line and the missing object. Correlate does this itself; callers that
+// report the release's images use it first.
+func Resolve(rel *release.Release, inv *inventory.Inventory) (*release.Release, error) {
+	return rel.Resolve(func(kind, ns, name string) (*metav1.LabelSelector, *corev1.PodTemplateSpec, bool) {
+		return clusterTemplate(inv, kind, ns, name)
+	})
+}
+
 // useRelease resolves the release's workloadRefs against the inventory
 // and indexes its Services and Ingresses. It returns the release to
 // correlate: rel itself, or a resolved copy.
 func (b *builder) useRelease(rel *release.Release) (*release.Release, error) {
-	rel, err := rel.Resolve(func(kind, ns, name string) (*metav1.LabelSelector, *corev1.PodTemplateSpec, bool) {
-		return clusterTemplate(b.inv, kind, ns, name)
-	})
+	rel, err := Resolve(rel, b.inv)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package correlate_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,4 +207,54 @@ func TestReleaseObjectsDeterministic(t *testing.T) {
 			t.Fatalf("not deterministic:\n%s\n%s", a, b)
 		}
 	}
+}
+
+// FuzzCorrelateRelease correlates untrusted release manifests (Services,
+// Ingresses, NetworkPolicies, Rollouts with workloadRef among them) against
+// the cluster of testdata/release-objects: no panics, and the same landing
+// set twice.
+func FuzzCorrelateRelease(f *testing.F) {
+	objs, err := kube.ReadPath(roDir + "release.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, o := range objs {
+		f.Add(o.JSON)
+	}
+	for _, file := range []string{roDir + "release.yaml", "../../examples/demo/releases/payments-api.yaml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("kind: Deployment\napiVersion: apps/v1\nmetadata: {name: web, namespace: shop}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: shop}\nspec: {defaultBackend: {resource: {kind: X, name: y}}, rules: [{host: a}, {http: {paths: [{backend: {}}]}}]}\n"))
+	f.Add([]byte("kind: Pod\napiVersion: v1\nmetadata: {name: p, namespace: shop, labels: {app: web}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {selector: {app: web}, externalIPs: [1.2.3.4], type: NodePort}\n"))
+	inv, err := inventory.Load(roDir + "inventory.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, _ := kube.Parse(data, "fuzz.yaml")
+		rel, err := release.FromObjects(objs, release.Options{})
+		if err != nil {
+			return
+		}
+		a, errA := correlate.Correlate(rel, inv)
+		b, errB := correlate.Correlate(rel, inv)
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("errors differ: %v, %v", errA, errB)
+		}
+		if errA != nil {
+			if !strings.Contains(errA.Error(), "fuzz.yaml:") {
+				t.Errorf("error without file and line: %v", errA)
+			}
+			return
+		}
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if string(ja) != string(jb) {
+			t.Errorf("not deterministic:\n%s\n%s", ja, jb)
+		}
+	})
 }

@@ -155,6 +155,10 @@ func Run(ctx context.Context, p Params, env Env) (*Results, error) {
 		if err != nil {
 			return nil, tasks.Usage(err)
 		}
+		// A Rollout's workloadRef from the cluster brings its images.
+		if rel, err = correlate.Resolve(rel, s.inv); err != nil {
+			return nil, tasks.Usage(err)
+		}
 		if res.Workloads == nil {
 			for _, w := range rel.Workloads {
 				res.Workloads = append(res.Workloads, w.Ref())

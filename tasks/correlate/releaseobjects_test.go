@@ -170,6 +170,14 @@ metadata: {name: web-tls, namespace: %[1]s}
 	if r.Other["Secret"] != 1 || len(r.Other) != 1 {
 		t.Errorf("ignored kinds %v, want the Secret only", r.Other)
 	}
+	// The images include the cluster's Deployment api's.
+	var images []string
+	for _, im := range r.Images {
+		images = append(images, im.Ref)
+	}
+	if strings.Join(images, " ") != "registry.example/api:1 registry.example/web:2" {
+		t.Errorf("images %q", images)
+	}
 
 	// pulsegate correlate prints the same, for a person and as JSON.
 	text, stderr, code := run(t, "correlate", "--release", rel, "--kubeconfig", s.Kubeconfig, "--context", "pulsegate-test")
