@@ -27,7 +27,8 @@ func newFetchCommand() *cobra.Command {
 		Use:   "fetch --config FILE [--out FILE] [--store PATH]",
 		Short: "Poll the configured pull sources once and write their Signals, or keep them in the store",
 		Long: `fetch polls every pull source of the configuration (telemetry entries with a
-url: prometheus, alertmanager, msgraph-alerts, crowdstrike) once, concurrently,
+url: prometheus, alertmanager, msgraph-alerts, crowdstrike; or with kubernetes:
+trivy, Trivy Operator's reports through a kubeconfig) once, concurrently,
 and writes their Signals as JSON lines to --out (standard output by default).
 A summary per source goes to standard error. Credentials are read from the
 files or environment variables the configuration names and never printed.
@@ -128,7 +129,7 @@ output cannot be written.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (its telemetry entries with a url are polled)")
+	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (its telemetry entries with a url or kubernetes are polled)")
 	c.Flags().StringVarP(&out, "out", "O", "-", "where to write the Signals as JSON lines (- for standard output)")
 	c.Flags().StringSliceVar(&only, "source", nil, "poll only the sources of these names (repeatable)")
 	c.Flags().StringVar(&storePath, "store", "", "keep the Signals and every source's freshness in this store file (also reads the file sources)")
