@@ -7,12 +7,14 @@
 package inventory
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,16 +48,16 @@ type Inventory struct {
 
 	podsByNS   map[string][]*corev1.Pod
 	podsByNode map[string][]*corev1.Pod
-	podByKey   map[string]*corev1.Pod
+	podByKey   map[nsName]*corev1.Pod
 	podByCID   map[string]*corev1.Pod
-	rsByKey    map[string]*appsv1.ReplicaSet
-	jobByKey   map[string]*batchv1.Job
+	rsByKey    map[nsName]*appsv1.ReplicaSet
+	jobByKey   map[nsName]*batchv1.Job
 	nodeNames  []string
 	ctrlsByNS  map[string][]*ControllerPods
 	svcByNS    map[string][]*corev1.Service
-	saByKey    map[string]*corev1.ServiceAccount
-	ingBySvc   map[string][]*networkingv1.Ingress
-	podsByLbl  map[string][]*corev1.Pod // "ns\x00key\x00value"
+	saByKey    map[nsName]*corev1.ServiceAccount
+	ingBySvc   map[nsName][]*networkingv1.Ingress
+	podsByLbl  map[label][]*corev1.Pod
 	// podRaw holds the item bytes of pods read by decodePod (which keeps
 	// only some fields), for WriteList.
 	podRaw map[*corev1.Pod][]byte
@@ -182,34 +184,30 @@ func decodeInto[T any](o kube.Object, dst *[]*T) error {
 
 // Index builds the lookup tables. Call it after changing the slices.
 func (inv *Inventory) Index() {
-	inv.rsByKey = make(map[string]*appsv1.ReplicaSet, len(inv.ReplicaSets))
+	inv.rsByKey = make(map[nsName]*appsv1.ReplicaSet, len(inv.ReplicaSets))
 	for _, rs := range inv.ReplicaSets {
-		inv.rsByKey[key(rs.Namespace, rs.Name)] = rs
+		inv.rsByKey[nsName{rs.Namespace, rs.Name}] = rs
 	}
-	inv.jobByKey = make(map[string]*batchv1.Job, len(inv.Jobs))
+	inv.jobByKey = make(map[nsName]*batchv1.Job, len(inv.Jobs))
 	for _, j := range inv.Jobs {
-		inv.jobByKey[key(j.Namespace, j.Name)] = j
+		inv.jobByKey[nsName{j.Namespace, j.Name}] = j
 	}
-	inv.podsByNS = map[string][]*corev1.Pod{}
-	inv.podsByNode = map[string][]*corev1.Pod{}
-	inv.podByKey = make(map[string]*corev1.Pod, len(inv.Pods))
+	inv.podByKey = make(map[nsName]*corev1.Pod, len(inv.Pods))
 	inv.podByCID = make(map[string]*corev1.Pod, 2*len(inv.Pods))
 	inv.ctrlsByNS = map[string][]*ControllerPods{}
-	inv.podsByLbl = make(map[string][]*corev1.Pod, len(inv.Pods))
-	sort.SliceStable(inv.Pods, func(i, j int) bool {
-		a, b := inv.Pods[i], inv.Pods[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
+	slices.SortStableFunc(inv.Pods, func(a, b *corev1.Pod) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	ctrl := map[string]*ControllerPods{}
+	type ctrlKey struct{ ns, kind, name string }
+	ctrl := map[ctrlKey]*ControllerPods{}
+	var byNS, byNode grouper[string, *corev1.Pod]
+	var byLbl grouper[label, *corev1.Pod]
 	for _, p := range inv.Pods {
-		inv.podsByNS[p.Namespace] = append(inv.podsByNS[p.Namespace], p)
+		byNS.add(p.Namespace, p)
 		if p.Spec.NodeName != "" {
-			inv.podsByNode[p.Spec.NodeName] = append(inv.podsByNode[p.Spec.NodeName], p)
+			byNode.add(p.Spec.NodeName, p)
 		}
-		inv.podByKey[key(p.Namespace, p.Name)] = p
+		inv.podByKey[nsName{p.Namespace, p.Name}] = p
 		for _, list := range [2][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 			for _, cs := range list {
 				if id := ContainerID(cs.ContainerID); id != "" {
@@ -221,11 +219,10 @@ func (inv *Inventory) Index() {
 			}
 		}
 		for k, v := range p.Labels {
-			lk := p.Namespace + "\x00" + k + "\x00" + v
-			inv.podsByLbl[lk] = append(inv.podsByLbl[lk], p)
+			byLbl.add(label{p.Namespace, k, v}, p)
 		}
 		kind, name := inv.Controller(p)
-		ck := p.Namespace + "/" + kind + "/" + name
+		ck := ctrlKey{p.Namespace, kind, name}
 		c := ctrl[ck]
 		if c == nil {
 			c = &ControllerPods{Kind: kind, Name: name}
@@ -234,6 +231,7 @@ func (inv *Inventory) Index() {
 		}
 		c.Pods = append(c.Pods, p)
 	}
+	inv.podsByNS, inv.podsByNode, inv.podsByLbl = byNS.m(), byNode.m(), byLbl.m()
 	for _, cs := range inv.ctrlsByNS {
 		sort.Slice(cs, func(i, j int) bool {
 			if cs[i].Kind != cs[j].Kind {
@@ -254,17 +252,17 @@ func (inv *Inventory) Index() {
 	for _, ss := range inv.svcByNS {
 		sort.Slice(ss, func(i, j int) bool { return ss[i].Name < ss[j].Name })
 	}
-	inv.saByKey = make(map[string]*corev1.ServiceAccount, len(inv.ServiceAccounts))
+	inv.saByKey = make(map[nsName]*corev1.ServiceAccount, len(inv.ServiceAccounts))
 	for _, sa := range inv.ServiceAccounts {
-		inv.saByKey[key(sa.Namespace, sa.Name)] = sa
+		inv.saByKey[nsName{sa.Namespace, sa.Name}] = sa
 	}
-	inv.ingBySvc = map[string][]*networkingv1.Ingress{}
+	inv.ingBySvc = map[nsName][]*networkingv1.Ingress{}
 	for _, ing := range inv.Ingresses {
 		seen := map[string]bool{}
 		for _, svc := range IngressServices(ing) {
 			if !seen[svc] {
 				seen[svc] = true
-				k := key(ing.Namespace, svc)
+				k := nsName{ing.Namespace, svc}
 				inv.ingBySvc[k] = append(inv.ingBySvc[k], ing)
 			}
 		}
@@ -298,7 +296,7 @@ func (inv *Inventory) Controllers(ns string) []*ControllerPods { return inv.ctrl
 // PodsWithLabel returns the pods of ns whose label key has value, sorted by
 // name.
 func (inv *Inventory) PodsWithLabel(ns, key, value string) []*corev1.Pod {
-	return inv.podsByLbl[ns+"\x00"+key+"\x00"+value]
+	return inv.podsByLbl[label{ns, key, value}]
 }
 
 // ServicesInNamespace returns the Services of ns, sorted by name.
@@ -306,15 +304,49 @@ func (inv *Inventory) ServicesInNamespace(ns string) []*corev1.Service { return 
 
 // ServiceAccount returns the ServiceAccount ns/name, or nil.
 func (inv *Inventory) ServiceAccount(ns, name string) *corev1.ServiceAccount {
-	return inv.saByKey[key(ns, name)]
+	return inv.saByKey[nsName{ns, name}]
 }
 
 // IngressesFor returns the Ingresses that route to Service ns/name.
 func (inv *Inventory) IngressesFor(ns, name string) []*networkingv1.Ingress {
-	return inv.ingBySvc[key(ns, name)]
+	return inv.ingBySvc[nsName{ns, name}]
 }
 
 func key(ns, name string) string { return ns + "/" + name }
+
+// grouper collects values by key with one map lookup per value.
+type grouper[K comparable, V any] struct {
+	idx   map[K]int
+	lists [][]V
+}
+
+func (g *grouper[K, V]) add(k K, v V) {
+	i, ok := g.idx[k]
+	if !ok {
+		if g.idx == nil {
+			g.idx = map[K]int{}
+		}
+		i = len(g.lists)
+		g.idx[k] = i
+		g.lists = append(g.lists, nil)
+	}
+	g.lists[i] = append(g.lists[i], v)
+}
+
+// m returns the groups as a map (never nil).
+func (g *grouper[K, V]) m() map[K][]V {
+	out := make(map[K][]V, len(g.idx))
+	for k, i := range g.idx {
+		out[k] = g.lists[i]
+	}
+	return out
+}
+
+// nsName keys the lookup tables (no string is built for a lookup).
+type nsName struct{ ns, name string }
+
+// label keys podsByLbl: a namespace, a label key and its value.
+type label struct{ ns, key, value string }
 
 // ContainerID strips the runtime prefix ("containerd://") from id.
 func ContainerID(id string) string {
@@ -334,7 +366,7 @@ func (inv *Inventory) PodsInNamespace(ns string) []*corev1.Pod { return inv.pods
 func (inv *Inventory) PodsOnNode(node string) []*corev1.Pod { return inv.podsByNode[node] }
 
 // Pod returns the pod ns/name, or nil.
-func (inv *Inventory) Pod(ns, name string) *corev1.Pod { return inv.podByKey[key(ns, name)] }
+func (inv *Inventory) Pod(ns, name string) *corev1.Pod { return inv.podByKey[nsName{ns, name}] }
 
 // PodByContainerID finds the pod running a container, by full or 12-char id.
 func (inv *Inventory) PodByContainerID(id string) *corev1.Pod { return inv.podByCID[ContainerID(id)] }
@@ -349,7 +381,7 @@ func (inv *Inventory) Controller(p *corev1.Pod) (kind, name string) {
 		}
 		switch ref.Kind {
 		case "ReplicaSet":
-			if rs := inv.rsByKey[key(p.Namespace, ref.Name)]; rs != nil {
+			if rs := inv.rsByKey[nsName{p.Namespace, ref.Name}]; rs != nil {
 				for _, up := range rs.OwnerReferences {
 					if up.Controller != nil && *up.Controller && (up.Kind == "Deployment" || up.Kind == "Rollout") {
 						return up.Kind, up.Name
@@ -358,7 +390,7 @@ func (inv *Inventory) Controller(p *corev1.Pod) (kind, name string) {
 			}
 			return ref.Kind, ref.Name
 		case "Job":
-			if j := inv.jobByKey[key(p.Namespace, ref.Name)]; j != nil {
+			if j := inv.jobByKey[nsName{p.Namespace, ref.Name}]; j != nil {
 				for _, up := range j.OwnerReferences {
 					if up.Controller != nil && *up.Controller && up.Kind == "CronJob" {
 						return up.Kind, up.Name

@@ -59,8 +59,25 @@ type podDecoder struct {
 	i      int
 	intern map[string]string
 
+	cache       [1024]string
 	lastTimeTok string
 	lastTime    metav1.Time
+
+	// Scratch slices: elements are collected here and copied into a slice
+	// of the exact length.
+	owners   []metav1.OwnerReference
+	tols     []corev1.Toleration
+	ctrs     []corev1.Container
+	portBuf  []corev1.ContainerPort
+	conds    []corev1.PodCondition
+	statuses []corev1.ContainerStatus
+}
+
+// exact copies scratch into a new slice of its length.
+func exact[T any](scratch []T) []T {
+	out := make([]T, len(scratch))
+	copy(out, scratch)
+	return out
 }
 
 func (d *podDecoder) fail() { panic(errDecode{}) }
@@ -241,11 +258,25 @@ func (d *podDecoder) str(intern bool) string {
 	if !intern {
 		return string(body)
 	}
-	if s, ok := d.intern[string(body)]; ok {
+	return d.internBytes(body)
+}
+
+// internBytes returns b as a string, one copy per distinct value: a small
+// cache by length and a few bytes in front of a map.
+func (d *podDecoder) internBytes(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	h := (uint(len(b))*0x9e37 ^ uint(b[0])<<5 ^ uint(b[len(b)/2])<<9 ^ uint(b[len(b)-1])) % uint(len(d.cache))
+	if s := d.cache[h]; s == string(b) {
 		return s
 	}
-	s := string(body)
-	d.intern[s] = s
+	s, ok := d.intern[string(b)]
+	if !ok {
+		s = string(b)
+		d.intern[s] = s
+	}
+	d.cache[h] = s
 	return s
 }
 
@@ -359,12 +390,7 @@ func (d *podDecoder) stringMap() map[string]string {
 		tok, plain := d.rawString()
 		var k string
 		if plain {
-			body := tok[1 : len(tok)-1]
-			var ok bool
-			if k, ok = d.intern[string(body)]; !ok {
-				k = string(body)
-				d.intern[k] = k
-			}
+			k = d.internBytes(tok[1 : len(tok)-1])
 		} else if err := json.Unmarshal(tok, &k); err != nil {
 			d.fail()
 		}
@@ -523,10 +549,11 @@ func (d *podDecoder) meta(m *metav1.ObjectMeta) {
 			if !d.open('[') {
 				break
 			}
-			m.OwnerReferences = []metav1.OwnerReference{}
+			d.owners = d.owners[:0]
 			for first := true; d.more(']', &first); {
-				m.OwnerReferences = append(m.OwnerReferences, d.owner())
+				d.owners = append(d.owners, d.owner())
 			}
+			m.OwnerReferences = exact(d.owners)
 		default:
 			d.unknown(k, metaKeys)
 		}
@@ -615,10 +642,11 @@ func (d *podDecoder) spec(s *corev1.PodSpec) {
 			if !d.open('[') {
 				break
 			}
-			s.Tolerations = []corev1.Toleration{}
+			d.tols = d.tols[:0]
 			for first := true; d.more(']', &first); {
-				s.Tolerations = append(s.Tolerations, d.toleration())
+				d.tols = append(d.tols, d.toleration())
 			}
+			s.Tolerations = exact(d.tols)
 		case "containers":
 			d.once(&seen, 11)
 			s.Containers = d.containers()
@@ -666,7 +694,7 @@ func (d *podDecoder) containers() []corev1.Container {
 	if !d.open('[') {
 		return nil
 	}
-	out := []corev1.Container{}
+	d.ctrs = d.ctrs[:0]
 	for first := true; d.more(']', &first); {
 		var c corev1.Container
 		if d.open('{') {
@@ -692,16 +720,16 @@ func (d *podDecoder) containers() []corev1.Container {
 				}
 			}
 		}
-		out = append(out, c)
+		d.ctrs = append(d.ctrs, c)
 	}
-	return out
+	return exact(d.ctrs)
 }
 
 func (d *podDecoder) ports() []corev1.ContainerPort {
 	if !d.open('[') {
 		return nil
 	}
-	out := []corev1.ContainerPort{}
+	d.portBuf = d.portBuf[:0]
 	for first := true; d.more(']', &first); {
 		var p corev1.ContainerPort
 		if d.open('{') {
@@ -730,9 +758,9 @@ func (d *podDecoder) ports() []corev1.ContainerPort {
 				}
 			}
 		}
-		out = append(out, p)
+		d.portBuf = append(d.portBuf, p)
 	}
-	return out
+	return exact(d.portBuf)
 }
 
 func (d *podDecoder) status(s *corev1.PodStatus) {
@@ -789,7 +817,7 @@ func (d *podDecoder) status(s *corev1.PodStatus) {
 			if !d.open('[') {
 				break
 			}
-			s.Conditions = []corev1.PodCondition{}
+			d.conds = d.conds[:0]
 			for first := true; d.more(']', &first); {
 				var c corev1.PodCondition
 				if d.open('{') {
@@ -810,8 +838,9 @@ func (d *podDecoder) status(s *corev1.PodStatus) {
 						}
 					}
 				}
-				s.Conditions = append(s.Conditions, c)
+				d.conds = append(d.conds, c)
 			}
+			s.Conditions = exact(d.conds)
 		case "containerStatuses":
 			d.once(&seen, 8)
 			s.ContainerStatuses = d.containerStatuses()
@@ -828,7 +857,7 @@ func (d *podDecoder) containerStatuses() []corev1.ContainerStatus {
 	if !d.open('[') {
 		return nil
 	}
-	out := []corev1.ContainerStatus{}
+	d.statuses = d.statuses[:0]
 	for first := true; d.more(']', &first); {
 		var c corev1.ContainerStatus
 		if d.open('{') {
@@ -864,7 +893,7 @@ func (d *podDecoder) containerStatuses() []corev1.ContainerStatus {
 				}
 			}
 		}
-		out = append(out, c)
+		d.statuses = append(d.statuses, c)
 	}
-	return out
+	return exact(d.statuses)
 }
