@@ -150,29 +150,39 @@ func (k *KubePuller) list(ctx context.Context, b *source.Batch, p *Parser, resou
 		if err != nil {
 			return k.listError(err, resource, where)
 		}
-		var list struct {
-			Metadata struct {
-				Continue string `json:"continue"`
-			} `json:"metadata"`
-			Items []json.RawMessage `json:"items"`
+		next, err := k.addPage(b, p, raw, file, resource, &n)
+		if err != nil {
+			return fmt.Errorf("%s (page %d): %w", file, page, err)
 		}
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return fmt.Errorf("%s (page %d): not a list: %s", file, page, source.JSONReason(err))
-		}
-		for _, it := range list.Items {
-			n++
-			rec := source.Record{Data: it, File: file, Line: n}
-			sigs, err := k.parse(p, rec, resource)
-			b.Add(rec, sigs, err)
-		}
-		if list.Metadata.Continue == "" {
+		if next == "" {
 			return nil
 		}
-		if list.Metadata.Continue == cont {
-			return fmt.Errorf("%s: the server returned the same continue token twice", file)
+		if next == cont {
+			return fmt.Errorf("%s (page %d): the server returned the same continue token twice", file, page)
 		}
-		cont = list.Metadata.Continue
+		cont = next
 	}
+}
+
+// addPage parses the items of one List page into b (n counts the items
+// so far) and returns the page's continue token.
+func (k *KubePuller) addPage(b *source.Batch, p *Parser, raw []byte, file, resource string, n *int) (string, error) {
+	var list struct {
+		Metadata struct {
+			Continue string `json:"continue"`
+		} `json:"metadata"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return "", fmt.Errorf("not a list: %s", source.JSONReason(err))
+	}
+	for _, it := range list.Items {
+		*n++
+		rec := source.Record{Data: it, File: file, Line: *n}
+		sigs, err := k.parse(p, rec, resource)
+		b.Add(rec, sigs, err)
+	}
+	return list.Metadata.Continue, nil
 }
 
 // parse parses one report; a rejected report is named by its namespace and
