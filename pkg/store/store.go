@@ -999,6 +999,11 @@ func (s *Store) Expire(before time.Time) (int, error) {
 			var kb []byte
 			var dec slotDecoder
 			var sg signal.Signal
+			// Minutes before before's go whole, with their index keys;
+			// before's minute Signal by Signal. A transaction ends only
+			// between minutes.
+			endMinute := timeKey(before.Truncate(indexSpan))
+			var whole [][]byte
 			c := bb.Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 12 {
@@ -1007,13 +1012,22 @@ func (s *Store) Expire(before time.Time) (int, error) {
 				if bytes.Compare(k[:8], end[:]) >= 0 {
 					break // this minute starts at or after before
 				}
-				if n >= expireChunk {
+				newMinute := len(whole) == 0 || !bytes.Equal(whole[len(whole)-1], k[:8])
+				if n >= expireChunk && newMinute {
 					more = true
 					break
 				}
 				b, err := parseBlock(v)
 				if err != nil {
 					return fmt.Errorf("block %x: %w", k, err)
+				}
+				if bytes.Compare(k[:8], endMinute[:]) < 0 {
+					if newMinute {
+						whole = append(whole, bytes.Clone(k[:8]))
+					}
+					changes = append(changes, change{key: bytes.Clone(k)})
+					n += b.live
+					continue
 				}
 				seq := uint64(binary.BigEndian.Uint32(k[8:]))
 				drop := make([]bool, b.slots)
@@ -1054,6 +1068,18 @@ func (s *Store) Expire(before time.Time) (int, error) {
 					changes = append(changes, change{key: bytes.Clone(k), v: b.without(drop)})
 				}
 				n += dropped
+			}
+			for _, mk := range whole {
+				var dead [][]byte
+				ic := ib.Cursor()
+				for k, _ := ic.Seek(mk); k != nil && bytes.HasPrefix(k, mk); k, _ = ic.Next() {
+					dead = append(dead, bytes.Clone(k))
+				}
+				for _, k := range dead {
+					if err := ib.Delete(k); err != nil {
+						return err
+					}
+				}
 			}
 			// Rewrite the index keys of what goes: keep the other entries.
 			keys := make([]string, 0, len(gone))

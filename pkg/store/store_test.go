@@ -979,3 +979,49 @@ func FuzzDecodeBlock(f *testing.F) {
 		}
 	})
 }
+
+// TestExpireMidMinute expires at a time within a minute: the blocks of that
+// minute are rewritten without the older Signals, and the index keeps
+// exactly the entries of what is left.
+func TestExpireMidMinute(t *testing.T) {
+	s, _ := openTemp(t)
+	all := synth(3000, 12)
+	for i := 0; i < len(all); i += 1000 { // several blocks per minute
+		if err := s.Put(all[i : i+1000]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cut := range []time.Time{t0.Add(3*time.Hour + 17*time.Second + 5), t0.Add(3*time.Hour + 41*time.Second)} {
+		var keep []signal.Signal
+		for _, x := range all {
+			if !x.Time.Before(cut) {
+				keep = append(keep, x)
+			}
+		}
+		if _, err := s.Expire(cut); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Find(Query{})
+		diffSignals(t, "after expiry", got, keep)
+		if n, _ := s.Count(); n != len(keep) {
+			t.Errorf("Count %d, want %d", n, len(keep))
+		}
+		for _, a := range []Asset{{Kind: KindNode, Name: "node-1"}, {Kind: KindSource, Name: "falco"}} {
+			got, _ := s.Find(Query{Asset: a, Since: cut.Add(-time.Minute), Until: cut.Add(time.Minute)})
+			var want []signal.Signal
+			for i := range keep {
+				if q := (Query{Asset: a, Since: cut.Add(-time.Minute), Until: cut.Add(time.Minute)}); matches(&keep[i], q) || a.Kind == KindSource && keep[i].Source.Name == a.Name && matches(&keep[i], Query{Since: q.Since, Until: q.Until}) {
+					want = append(want, keep[i])
+				}
+			}
+			diffSignals(t, fmt.Sprint("by ", a), got, want)
+		}
+		s2, _ := openTemp(t)
+		if err := s2.Put(keep); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := indexSize(t, s), indexSize(t, s2); a != b {
+			t.Errorf("index after expiry at %s: %d keys, a fresh store of the same signals %d", cut, a, b)
+		}
+	}
+}
