@@ -14,6 +14,9 @@ package correlate
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -155,6 +158,7 @@ func Correlate(rel *release.Release, inv *inventory.Inventory, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
+	b.findReplaced(rel.Workloads)
 	for i, w := range rel.Workloads {
 		if err := b.workload(i, w); err != nil {
 			return nil, err
@@ -188,10 +192,21 @@ func rank(r Relation) int {
 type builder struct {
 	inv  *inventory.Inventory
 	opt  options
-	byID map[string]*Target
+	sens sensIndex
+	// byID holds the targets other than pods by ID, pods holds the pod
+	// targets (by far the most) without building their IDs; targets lists
+	// both in the order they were first added. Node targets of the
+	// inventory's nodes are made apart, in finish.
+	byID    map[string]*Target
+	pods    map[podKey]*Target
+	targets []*Target
+	slab    []Target // where targets live: allocated in blocks
+	arena   []string // where workload lists start: allocated in blocks
 	// replaced maps every replaced pod to its target, so that a pod is
 	// never also listed as its own neighbour.
 	replaced map[*corev1.Pod]*Target
+	// sels holds, per namespace, the Services with a selector.
+	sels map[string][]svcSelector
 
 	// Nodes, indexed like nodes.
 	nodes    []*corev1.Node
@@ -200,7 +215,24 @@ type builder struct {
 	sigs     []*signature
 	sigByKey map[string]*signature
 	pinned   []pin // workloads with spec.nodeName
+	// found holds each workload's replaced pods, from findReplaced; a
+	// workload at or past len(found) has foundErr or is looked up then.
+	found    [][]*corev1.Pod
+	foundErr error
 	ro       *releaseObjects
+}
+
+// podKey identifies a pod target as its ID does, without building the ID:
+// namespace and name when neither holds a '/', else "namespace/name" and
+// name "/" (which no plain key has). Two pods have the same key exactly
+// when they have the same ID.
+type podKey struct{ ns, name string }
+
+func keyOf(ns, name string) podKey {
+	if strings.IndexByte(ns, '/') >= 0 || strings.IndexByte(name, '/') >= 0 {
+		return podKey{ns + "/" + name, "/"}
+	}
+	return podKey{ns, name}
 }
 
 // nodeUse records why a node is a current node.
@@ -217,7 +249,8 @@ type pin struct {
 func newBuilder(inv *inventory.Inventory, o options) *builder {
 	names := inv.NodeNames()
 	b := &builder{
-		inv: inv, opt: o, byID: map[string]*Target{}, replaced: map[*corev1.Pod]*Target{},
+		inv: inv, opt: o, sens: newSensIndex(o.sensitivity), byID: map[string]*Target{}, pods: map[podKey]*Target{},
+		replaced: map[*corev1.Pod]*Target{}, sels: map[string][]svcSelector{},
 		nodes: make([]*corev1.Node, len(names)), nodeIdx: make(map[string]int, len(names)),
 		current: make([]*nodeUse, len(names)), sigByKey: map[string]*signature{},
 	}
@@ -228,24 +261,82 @@ func newBuilder(inv *inventory.Inventory, o options) *builder {
 	return b
 }
 
-func (b *builder) add(t Target, workload string) *Target {
-	id := t.ID()
-	if old, ok := b.byID[id]; ok {
-		if rank(t.Relation) < rank(old.Relation) {
-			old.Relation, old.Reason = t.Relation, t.Reason
-		}
-		for _, w := range old.Workloads {
-			if w == workload {
-				return old
-			}
-		}
-		old.Workloads = append(old.Workloads, workload)
-		return old
+// newTarget returns a new empty target, listed in b.targets.
+func (b *builder) newTarget() *Target {
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]Target, 0, 256)
 	}
-	t.Workloads = []string{workload}
-	p := &t
-	b.byID[id] = p
+	b.slab = b.slab[:len(b.slab)+1]
+	t := &b.slab[len(b.slab)-1]
+	b.targets = append(b.targets, t)
+	return t
+}
+
+// strs returns an empty slice with room for n strings (and no more: an
+// append beyond n copies), cut from a shared block.
+func (b *builder) strs(n int) []string {
+	if n > 256 {
+		return make([]string, 0, n)
+	}
+	if cap(b.arena)-len(b.arena) < n {
+		b.arena = make([]string, 0, 4096)
+	}
+	s := b.arena[len(b.arena) : len(b.arena) : len(b.arena)+n]
+	b.arena = b.arena[:len(b.arena)+n]
+	return s
+}
+
+// join records that workload brings the existing target t in, for rel and
+// reason: the closest relation wins; each workload is listed once.
+func join(t *Target, rel Relation, reason, workload string) {
+	if rank(rel) < rank(t.Relation) {
+		t.Relation, t.Reason = rel, reason
+	}
+	for _, w := range t.Workloads {
+		if w == workload {
+			return
+		}
+	}
+	t.Workloads = append(t.Workloads, workload)
+}
+
+func (b *builder) add(t Target, workload string) *Target {
+	var p *Target
+	created := false
+	if t.Kind == "Pod" {
+		k := keyOf(t.Namespace, t.Name)
+		if p = b.pods[k]; p == nil {
+			p, created = b.newTarget(), true
+			b.pods[k] = p
+		}
+	} else {
+		id := t.ID()
+		if p = b.byID[id]; p == nil {
+			p, created = b.newTarget(), true
+			b.byID[id] = p
+		}
+	}
+	if !created {
+		join(p, t.Relation, t.Reason, workload)
+		return p
+	}
+	*p = t
+	p.Workloads = append(b.strs(1), workload)
 	return p
+}
+
+// addPod is add for a pod, reading its sensitivity only when it is new.
+func (b *builder) addPod(p *corev1.Pod, rel Relation, reason, workload string) *Target {
+	k := keyOf(p.Namespace, p.Name)
+	if t := b.pods[k]; t != nil {
+		join(t, rel, reason, workload)
+		return t
+	}
+	t := b.newTarget()
+	b.pods[k] = t
+	*t = Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: rel, Reason: reason,
+		Sensitivity: b.sens.of(p.Labels, p.Annotations), Workloads: append(b.strs(1), workload)}
+	return t
 }
 
 func (b *builder) workload(i int, w release.Workload) error {
@@ -258,18 +349,23 @@ func (b *builder) workload(i int, w release.Workload) error {
 	}
 	saSens := ""
 	if s := b.inv.ServiceAccount(w.Namespace, sa); s != nil {
-		saSens = b.opt.sensitivity.Of(s.Labels, s.Annotations)
+		saSens = b.sens.of(s.Labels, s.Annotations)
 	}
 	b.add(Target{Kind: "ServiceAccount", Name: sa, Namespace: w.Namespace, Relation: ServiceAccount,
 		Reason: ref + " runs as this ServiceAccount", Sensitivity: saSens}, ref)
 
-	replaced, err := b.replacedPods(w)
-	if err != nil {
+	var replaced []*corev1.Pod
+	var err error
+	if i < len(b.found) {
+		replaced = b.found[i]
+	} else if b.foundErr != nil && i == len(b.found) {
+		return b.foundErr
+	} else if replaced, err = b.replacedPods(w); err != nil {
 		return err
 	}
+	reason := "running pod of " + ref + " that the release replaces"
 	for _, p := range replaced {
-		b.replaced[p] = b.add(Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: ReplacedPod,
-			Reason: "running pod of " + ref + " that the release replaces", Sensitivity: b.opt.sensitivity.Of(p.Labels, p.Annotations)}, ref)
+		b.replaced[p] = b.addPod(p, ReplacedPod, reason, ref)
 		if ni, ok := b.nodeIdx[p.Spec.NodeName]; ok {
 			u := b.current[ni]
 			if u == nil {
@@ -287,6 +383,27 @@ func (b *builder) workload(i int, w release.Workload) error {
 	}
 	b.neighbours(w, replaced)
 	return b.placement(i, w)
+}
+
+// findReplaced looks up the replaced pods of every workload before any is
+// added, so that the maps of pods are made at their size. It stops at the
+// first workload whose selector is bad: that error is workload's to return,
+// in turn.
+func (b *builder) findReplaced(ws []release.Workload) {
+	n := 0
+	for _, w := range ws {
+		pods, err := b.replacedPods(w)
+		if err != nil {
+			b.foundErr = err
+			break
+		}
+		b.found = append(b.found, pods)
+		n += len(pods)
+	}
+	b.replaced = make(map[*corev1.Pod]*Target, n)
+	// Neighbours come on top: about as many again here.
+	b.pods = make(map[podKey]*Target, 2*n)
+	b.slab = make([]Target, 0, 2*n+2*len(ws))
 }
 
 // replacedPods finds the running pods of w: its controller's pods, and pods
@@ -346,30 +463,29 @@ func live(p *corev1.Pod) bool {
 func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 	ref := w.Ref()
 	tmpl := w.Template.Labels
-	for _, svc := range b.services(w.Namespace) {
-		if len(svc.Spec.Selector) == 0 {
-			continue // endpoints managed by hand: nothing to match
+	var sets []map[string]string // the replaced pods' distinct label sets
+	for _, s := range b.selectors(w.Namespace) {
+		selects := len(tmpl) > 0 && s.sel.matches(tmpl)
+		if !selects && sets == nil && len(replaced) > 0 {
+			sets = distinctLabels(replaced)
 		}
-		sel := svc.Spec.Selector
-		selects := len(tmpl) > 0 && subset(sel, tmpl)
-		if !selects {
-			for _, p := range replaced {
-				if subset(sel, p.Labels) {
-					selects = true
-					break
-				}
+		for _, l := range sets {
+			if selects {
+				break
 			}
+			selects = s.sel.matches(l)
 		}
 		if !selects {
 			continue
 		}
+		svc := s.svc
 		exp := b.exposure(svc)
-		svcRef := "Service " + svc.Namespace + "/" + svc.Name
 		b.add(Target{Kind: "Service", Name: svc.Name, Namespace: svc.Namespace, Relation: NetworkNeighbour,
 			Reason:      "selects the pods of " + ref + b.svcNote(svc),
-			Sensitivity: b.opt.sensitivity.Of(svc.Labels, svc.Annotations), Exposure: exp}, ref)
-		for _, p := range b.podsWithLabels(w.Namespace, svc.Spec.Selector) {
-			if !live(p) || !subset(sel, p.Labels) {
+			Sensitivity: b.sens.of(svc.Labels, svc.Annotations), Exposure: exp}, ref)
+		reason := ""
+		for _, p := range b.podsWithSelector(w.Namespace, s.sel) {
+			if !live(p) || !s.sel.matches(p.Labels) {
 				continue
 			}
 			if t := b.replaced[p]; t != nil {
@@ -377,12 +493,76 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 				t.Exposure = mergeExposure(t.Exposure, exp)
 				continue
 			}
-			pt := b.add(Target{Kind: "Pod", Name: p.Name, Namespace: p.Namespace, Relation: NetworkNeighbour,
-				Reason:      "behind " + svcRef + b.svcNote(svc) + " with the pods of " + ref,
-				Sensitivity: b.opt.sensitivity.Of(p.Labels, p.Annotations)}, ref)
+			if reason == "" {
+				reason = "behind Service " + svc.Namespace + "/" + svc.Name + b.svcNote(svc) + " with the pods of " + ref
+			}
+			pt := b.addPod(p, NetworkNeighbour, reason, ref)
 			pt.Exposure = mergeExposure(pt.Exposure, exp)
 		}
 	}
+}
+
+// distinctLabels returns the label sets of pods, each once (pods of one
+// workload mostly share theirs); past eight sets it stops comparing.
+func distinctLabels(pods []*corev1.Pod) []map[string]string {
+	sets := make([]map[string]string, 0, 1)
+next:
+	for _, p := range pods {
+		if len(sets) < 8 {
+			for _, s := range sets {
+				if maps.Equal(s, p.Labels) {
+					continue next
+				}
+			}
+		}
+		sets = append(sets, p.Labels)
+	}
+	return sets
+}
+
+// labelPair is one label of an equality-based selector.
+type labelPair struct{ key, value string }
+
+// selector is a Service's selector as pairs sorted by key.
+type selector []labelPair
+
+// matches reports whether every label of s is in l with the same value.
+func (s selector) matches(l map[string]string) bool {
+	for _, p := range s {
+		if v, ok := l[p.key]; !ok || v != p.value {
+			return false
+		}
+	}
+	return true
+}
+
+// svcSelector is a Service with its (non-empty) selector.
+type svcSelector struct {
+	svc *corev1.Service
+	sel selector
+}
+
+// selectors returns the Services of ns (as b.services gives them) that
+// have a selector: endpoints managed by hand have nothing to match.
+func (b *builder) selectors(ns string) []svcSelector {
+	if s, ok := b.sels[ns]; ok {
+		return s
+	}
+	list := b.services(ns)
+	out := make([]svcSelector, 0, len(list))
+	for _, svc := range list {
+		if len(svc.Spec.Selector) == 0 {
+			continue
+		}
+		sel := make(selector, 0, len(svc.Spec.Selector))
+		for k, v := range svc.Spec.Selector {
+			sel = append(sel, labelPair{k, v})
+		}
+		slices.SortFunc(sel, func(a, c labelPair) int { return strings.Compare(a.key, c.key) })
+		out = append(out, svcSelector{svc, sel})
+	}
+	b.sels[ns] = out
+	return out
 }
 
 // subset reports whether every label of sel is in l with the same value:
@@ -404,6 +584,18 @@ func (b *builder) podsWithLabels(ns string, sel map[string]string) []*corev1.Pod
 	for k, v := range sel {
 		if c := b.inv.PodsWithLabel(ns, k, v); first || len(c) < len(best) {
 			best, first = c, false
+		}
+	}
+	return best
+}
+
+// podsWithSelector is podsWithLabels for a selector: of labels equally
+// rare, the first by key.
+func (b *builder) podsWithSelector(ns string, sel selector) []*corev1.Pod {
+	var best []*corev1.Pod
+	for i, p := range sel {
+		if c := b.inv.PodsWithLabel(ns, p.key, p.value); i == 0 || len(c) < len(best) {
+			best = c
 		}
 	}
 	return best
@@ -461,7 +653,7 @@ func mergeExposure(have, add []Exposure) []Exposure {
 
 func (b *builder) nsSensitivity(ns string) string {
 	if n := b.inv.Namespaces[ns]; n != nil {
-		return b.opt.sensitivity.Of(n.Labels, n.Annotations)
+		return b.sens.of(n.Labels, n.Annotations)
 	}
 	return ""
 }
@@ -532,11 +724,21 @@ func (b *builder) placement(i int, w release.Workload) error {
 }
 
 // perNodeLabels are node labels that differ from node to node.
-var perNodeLabels = map[string]bool{corev1.LabelHostname: true}
+var perNodeLabels = []string{corev1.LabelHostname}
+
+// perNodeLabel reports whether k is one of perNodeLabels.
+func perNodeLabel(k string) bool {
+	for _, l := range perNodeLabels {
+		if k == l {
+			return true
+		}
+	}
+	return false
+}
 
 func perNode(p *corev1.Pod) bool {
 	for k := range p.Spec.NodeSelector {
-		if perNodeLabels[k] {
+		if perNodeLabel(k) {
 			return true
 		}
 	}
@@ -548,7 +750,7 @@ func perNode(p *corev1.Pod) bool {
 			return true
 		}
 		for _, e := range t.MatchExpressions {
-			if perNodeLabels[e.Key] {
+			if perNodeLabel(e.Key) {
 				return true
 			}
 		}
@@ -587,48 +789,113 @@ var daemonSetTolerations = []corev1.Toleration{
 	{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
 }
 
-// profiles groups nodes that no signature without perNode can tell apart:
-// the same labels (but per-node ones), taints, unschedulable flag and
-// readiness. It returns each node's profile number.
-func profiles(nodes []*corev1.Node) []int {
-	out := make([]int, len(nodes))
-	ids := map[string]int{}
-	var sb strings.Builder
-	var keys []string
-	for i, n := range nodes {
-		sb.Reset()
-		keys = keys[:0]
-		for k := range n.Labels {
-			if !perNodeLabels[k] {
-				keys = append(keys, k)
-			}
+// profiler groups nodes that no signature without perNode can tell apart:
+// the same labels (but per-node ones), taints (key, value and effect, in
+// order), unschedulable flag and readiness. Profiles are numbered 0, 1, ...
+// in the order id first sees them. Nodes are grouped by a hash, then
+// compared field by field, so equal hashes never merge different profiles.
+type profiler struct {
+	seed    maphash.Seed
+	buckets map[uint64][]profileRep
+	count   int
+}
+
+type profileRep struct {
+	n     *corev1.Node
+	ready bool
+	id    int
+}
+
+func newProfiler() *profiler {
+	return &profiler{seed: maphash.MakeSeed(), buckets: map[uint64][]profileRep{}}
+}
+
+// id returns n's profile number.
+func (p *profiler) id(n *corev1.Node) int {
+	ready := inventory.NodeReady(n)
+	h := profileHash(p.seed, n, ready)
+	for _, r := range p.buckets[h] {
+		if r.ready == ready && sameProfile(r.n, n) {
+			return r.id
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			sb.WriteString(k)
-			sb.WriteByte('=')
-			sb.WriteString(n.Labels[k])
-			sb.WriteByte(0)
-		}
-		sb.WriteByte(1)
-		for _, t := range n.Spec.Taints {
-			sb.WriteString(t.Key)
-			sb.WriteByte('=')
-			sb.WriteString(t.Value)
-			sb.WriteByte(':')
-			sb.WriteString(string(t.Effect))
-			sb.WriteByte(0)
-		}
-		fmt.Fprintf(&sb, "\x01%v%v", n.Spec.Unschedulable, inventory.NodeReady(n))
-		k := sb.String()
-		id, ok := ids[k]
-		if !ok {
-			id = len(ids)
-			ids[k] = id
-		}
-		out[i] = id
 	}
-	return out
+	id := p.count
+	p.count++
+	p.buckets[h] = append(p.buckets[h], profileRep{n, ready, id})
+	return id
+}
+
+// profileHash hashes what profiler compares: labels (but per-node ones) in
+// any order, taints in order, the unschedulable flag and readiness.
+func profileHash(seed maphash.Seed, n *corev1.Node, ready bool) uint64 {
+	var h uint64
+	for k, v := range n.Labels {
+		if !perNodeLabel(k) {
+			h += mix(maphash.String(seed, k), maphash.String(seed, v))
+		}
+	}
+	for _, t := range n.Spec.Taints {
+		h = mix(h, maphash.String(seed, t.Key))
+		h = mix(h, maphash.String(seed, t.Value))
+		h = mix(h, maphash.String(seed, string(t.Effect)))
+	}
+	if n.Spec.Unschedulable {
+		h = mix(h, 1)
+	}
+	if ready {
+		h = mix(h, 2)
+	}
+	return h
+}
+
+// mix combines two 64-bit hashes (the finalizer of MurmurHash3 over a
+// multiply-xor of the two).
+func mix(a, b uint64) uint64 {
+	h := a*0x9e3779b97f4a7c15 ^ b
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// sameProfile reports whether a and b have the same labels but per-node
+// ones, the same taints in the same order and the same unschedulable flag
+// (readiness is compared by the caller).
+func sameProfile(a, b *corev1.Node) bool {
+	if a.Spec.Unschedulable != b.Spec.Unschedulable || len(a.Spec.Taints) != len(b.Spec.Taints) {
+		return false
+	}
+	for i := range a.Spec.Taints {
+		ta, tb := &a.Spec.Taints[i], &b.Spec.Taints[i]
+		if ta.Key != tb.Key || ta.Value != tb.Value || ta.Effect != tb.Effect {
+			return false
+		}
+	}
+	if sharedLabels(a.Labels) != sharedLabels(b.Labels) {
+		return false
+	}
+	for k, v := range a.Labels {
+		if perNodeLabel(k) {
+			continue
+		}
+		if w, ok := b.Labels[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// sharedLabels counts the labels of l that are not per-node ones.
+func sharedLabels(l map[string]string) int {
+	n := len(l)
+	for _, k := range perNodeLabels {
+		if _, ok := l[k]; ok {
+			n--
+		}
+	}
+	return n
 }
 
 // nodeResult is what the signatures decided for one node: the workloads
@@ -636,6 +903,7 @@ func profiles(nodes []*corev1.Node) []int {
 type nodeResult struct {
 	eligible []string // sorted
 	firstRef string   // the first eligible workload in manifest order
+	reason   string   // "new pods of <firstRef> can be scheduled here"
 	excluded []reasonGroup
 }
 
@@ -644,7 +912,9 @@ type reasonGroup struct {
 	workloads []string // sorted
 }
 
-// decide combines the signatures' verdicts for node n of profile prof.
+// decide combines the signatures' verdicts for node n of profile prof. The
+// excluded groups come in the order of the landing set's Excluded list:
+// by first workload, then reason.
 func (b *builder) decide(n *corev1.Node, prof int) nodeResult {
 	var r nodeResult
 	firstIdx := -1
@@ -674,20 +944,46 @@ func (b *builder) decide(n *corev1.Node, prof int) nodeResult {
 		byReason[reason] = append(byReason[reason], s.refs...)
 	}
 	sortUnique(&r.eligible, len(b.sigs) > 1)
-	sort.Strings(reasons)
+	if r.firstRef != "" {
+		r.reason = "new pods of " + r.firstRef + " can be scheduled here"
+	}
 	for _, reason := range reasons {
 		ws := byReason[reason]
 		sortUnique(&ws, true)
 		r.excluded = append(r.excluded, reasonGroup{reason, ws})
 	}
+	slices.SortFunc(r.excluded, func(a, c reasonGroup) int {
+		if x := strings.Compare(a.workloads[0], c.workloads[0]); x != 0 {
+			return x
+		}
+		return strings.Compare(a.reason, c.reason)
+	})
 	return r
+}
+
+// mergeUnique appends to dst the strings of the sorted a and b, sorted and
+// each once: what sortUnique makes of their concatenation.
+func mergeUnique(dst, a, b []string) []string {
+	for len(a) > 0 || len(b) > 0 {
+		var v string
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] <= b[0]:
+			v, a = a[0], a[1:]
+		default:
+			v, b = b[0], b[1:]
+		}
+		if len(dst) == 0 || dst[len(dst)-1] != v {
+			dst = append(dst, v)
+		}
+	}
+	return dst
 }
 
 func sortUnique(s *[]string, need bool) {
 	if !need || len(*s) < 2 {
 		return
 	}
-	sort.Strings(*s)
+	slices.Sort(*s)
 	out := (*s)[:1]
 	for _, v := range (*s)[1:] {
 		if v != out[len(out)-1] {
@@ -708,10 +1004,10 @@ func (b *builder) finish() *LandingSet {
 	for _, s := range b.sigs {
 		anyPerNode = anyPerNode || s.perNode
 	}
-	var prof []int
-	memo := map[int]nodeResult{}
+	var prof *profiler
+	var memo []*nodeResult // by profile
 	if len(b.sigs) > 0 {
-		prof = profiles(b.nodes)
+		prof = newProfiler()
 	}
 	pinned := map[string][]string{}
 	for _, p := range b.pinned {
@@ -720,14 +1016,19 @@ func (b *builder) finish() *LandingSet {
 	nodeTargets := make([]Target, 0, len(b.nodes))
 	for i, n := range b.nodes {
 		var r nodeResult
-		if len(b.sigs) > 0 {
+		if prof != nil {
+			id := prof.id(n)
+			if id == len(memo) {
+				memo = append(memo, nil)
+			}
 			if anyPerNode {
-				r = b.decide(n, prof[i])
-			} else if m, ok := memo[prof[i]]; ok {
-				r = m
+				r = b.decide(n, id)
+			} else if m := memo[id]; m != nil {
+				r = *m
 			} else {
-				r = b.decide(n, prof[i])
-				memo[prof[i]] = r
+				m := b.decide(n, id)
+				memo[id] = &m
+				r = m
 			}
 		}
 		if refs := pinned[n.Name]; len(refs) > 0 {
@@ -745,16 +1046,16 @@ func (b *builder) finish() *LandingSet {
 		if u == nil && len(r.eligible) == 0 {
 			continue
 		}
-		t := Target{Kind: "Node", Name: n.Name, Sensitivity: b.opt.sensitivity.Of(n.Labels, n.Annotations)}
+		t := Target{Kind: "Node", Name: n.Name, Sensitivity: b.sens.of(n.Labels, n.Annotations)}
 		switch {
 		case u != nil:
 			t.Relation, t.Reason = CurrentNode, u.reason
-			t.Workloads = append(append([]string(nil), u.workloads...), r.eligible...)
-			sortUnique(&t.Workloads, true)
+			sortUnique(&u.workloads, true)
+			t.Workloads = mergeUnique(b.strs(len(u.workloads)+len(r.eligible)), u.workloads, r.eligible)
 		case strings.HasPrefix(r.firstRef, "spec.nodeName of "):
-			t.Relation, t.Reason, t.Workloads = EligibleNode, r.firstRef, append([]string(nil), r.eligible...)
+			t.Relation, t.Reason, t.Workloads = EligibleNode, r.firstRef, append(b.strs(len(r.eligible)), r.eligible...)
 		default:
-			t.Relation, t.Reason, t.Workloads = EligibleNode, "new pods of "+r.firstRef+" can be scheduled here", append([]string(nil), r.eligible...)
+			t.Relation, t.Reason, t.Workloads = EligibleNode, r.reason, append(b.strs(len(r.eligible)), r.eligible...)
 		}
 		nodeTargets = append(nodeTargets, t)
 	}
@@ -771,39 +1072,95 @@ func (b *builder) finish() *LandingSet {
 			Reason: "spec.nodeName names a node that is not in the inventory"})
 	}
 
-	ls.Targets = make([]Target, 0, len(b.byID)+len(nodeTargets))
-	for _, t := range b.byID {
-		sort.Strings(t.Workloads)
-		ls.Targets = append(ls.Targets, *t)
-	}
-	ls.Targets = append(ls.Targets, nodeTargets...)
-	ids := make([]string, len(ls.Targets))
-	ranks := make([]int, len(ls.Targets))
-	order := make([]int, len(ls.Targets))
-	for i, t := range ls.Targets {
-		ids[i], ranks[i], order[i] = t.ID(), rank(t.Relation), i
-	}
-	sort.Slice(order, func(i, j int) bool {
-		a, c := order[i], order[j]
-		if ranks[a] != ranks[c] {
-			return ranks[a] < ranks[c]
+	ls.Targets = b.order(nodeTargets)
+	// Nodes come by name, each one's groups by workload and reason: only
+	// nodes missing from the inventory need sorting in.
+	cmpExcluded := func(a, c Excluded) int {
+		if x := strings.Compare(a.Name, c.Name); x != 0 {
+			return x
 		}
-		return ids[a] < ids[c]
-	})
-	sorted := make([]Target, len(order))
-	for i, k := range order {
-		sorted[i] = ls.Targets[k]
+		if x := strings.Compare(a.Workload, c.Workload); x != 0 {
+			return x
+		}
+		return strings.Compare(a.Reason, c.Reason)
 	}
-	ls.Targets = sorted
-	sort.SliceStable(ls.Excluded, func(i, j int) bool {
-		a, c := ls.Excluded[i], ls.Excluded[j]
-		if a.Name != c.Name {
-			return a.Name < c.Name
-		}
-		if a.Workload != c.Workload {
-			return a.Workload < c.Workload
-		}
-		return a.Reason < c.Reason
-	})
+	if !slices.IsSortedFunc(ls.Excluded, cmpExcluded) {
+		slices.SortStableFunc(ls.Excluded, cmpExcluded)
+	}
 	return ls
+}
+
+// order returns the targets and nodeTargets ordered by relation and ID,
+// each target's workloads sorted.
+func (b *builder) order(nodeTargets []Target) []Target {
+	all := len(b.targets) + len(nodeTargets)
+	target := func(i int) *Target {
+		if i < len(b.targets) {
+			return b.targets[i]
+		}
+		return &nodeTargets[i-len(b.targets)]
+	}
+	// The IDs, built into one string.
+	size := 0
+	for i := range all {
+		t := target(i)
+		size += len(t.Kind) + len(t.Namespace) + len(t.Name) + 2
+	}
+	buf := make([]byte, 0, size)
+	type sortKey struct {
+		id        string
+		rank, idx int32
+	}
+	keys := make([]sortKey, all)
+	ends := make([]int32, all)
+	for i := range all {
+		t := target(i)
+		buf = append(buf, t.Kind...)
+		buf = append(buf, '/')
+		buf = append(buf, t.Namespace...)
+		buf = append(buf, '/')
+		buf = append(buf, t.Name...)
+		ends[i] = int32(len(buf))
+	}
+	ids := string(buf)
+	start := int32(0)
+	for i := range all {
+		keys[i] = sortKey{id: ids[start:ends[i]], rank: int32(rank(target(i).Relation)), idx: int32(i)}
+		start = ends[i]
+	}
+	cmpKey := func(a, c sortKey) int {
+		if a.rank != c.rank {
+			return int(a.rank - c.rank)
+		}
+		return strings.Compare(a.id, c.id)
+	}
+	// Node targets come by name: they need only ordering by relation,
+	// stably, and merging with the others, sorted.
+	other, nodes := keys[:len(b.targets)], keys[len(b.targets):]
+	slices.SortFunc(other, cmpKey)
+	if !slices.IsSortedFunc(nodes, cmpKey) {
+		nodes = slices.Clone(nodes)
+		slices.SortStableFunc(nodes, func(a, c sortKey) int { return int(a.rank - c.rank) })
+		if !slices.IsSortedFunc(nodes, cmpKey) {
+			slices.SortFunc(nodes, cmpKey)
+		}
+	}
+	merged := make([]sortKey, 0, all)
+	for len(other) > 0 || len(nodes) > 0 {
+		if len(nodes) == 0 || len(other) > 0 && cmpKey(other[0], nodes[0]) <= 0 {
+			merged, other = append(merged, other[0]), other[1:]
+		} else {
+			merged, nodes = append(merged, nodes[0]), nodes[1:]
+		}
+	}
+	keys = merged
+	out := make([]Target, all)
+	for i, k := range keys {
+		t := target(int(k.idx))
+		if int(k.idx) < len(b.targets) && len(t.Workloads) > 1 {
+			slices.Sort(t.Workloads) // node targets' are sorted already
+		}
+		out[i] = *t
+	}
+	return out
 }

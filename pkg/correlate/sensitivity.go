@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -70,6 +71,65 @@ func (s *Sensitivity) Of(labels, annotations map[string]string) string {
 		}
 	}
 	return best
+}
+
+// sensIndex answers what Sensitivity.Of answers with one lookup per
+// distinct key rather than one per rule: the rules grouped by key, those
+// with a level that is not high, medium or low (which never match) left
+// out.
+type sensIndex struct {
+	keys []sensKey
+}
+
+type sensKey struct {
+	key   string
+	rules []sensRule
+}
+
+type sensRule struct {
+	rank int
+	rule SensitivityRule
+}
+
+func newSensIndex(s *Sensitivity) sensIndex {
+	var x sensIndex
+	if s == nil {
+		return x
+	}
+	for _, r := range s.Rules {
+		rk := rankLevel(r.Level)
+		if rk == 0 {
+			continue
+		}
+		i := slices.IndexFunc(x.keys, func(k sensKey) bool { return k.key == r.Key })
+		if i < 0 {
+			i = len(x.keys)
+			x.keys = append(x.keys, sensKey{key: r.Key})
+		}
+		x.keys[i].rules = append(x.keys[i].rules, sensRule{rk, r})
+	}
+	return x
+}
+
+// of is Sensitivity.Of: the level of the highest-ranked rule that matches
+// a label or an annotation.
+func (x *sensIndex) of(labels, annotations map[string]string) string {
+	best, level := 0, ""
+	for i := range x.keys {
+		k := &x.keys[i]
+		for _, m := range [2]map[string]string{labels, annotations} {
+			v, ok := m[k.key]
+			if !ok {
+				continue
+			}
+			for _, r := range k.rules {
+				if r.rank > best && r.rule.matches(v) {
+					best, level = r.rank, r.rule.Level
+				}
+			}
+		}
+	}
+	return level
 }
 
 func (r SensitivityRule) matches(v string) bool {
