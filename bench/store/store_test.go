@@ -1,7 +1,8 @@
 // Package store benchmarks pulsegate's signal store (pkg/store) on one core:
 // batched writes, and a query for one asset over one hour among up to
 // 1,000,000 stored Signals, each beside a peer measured in the same run
-// (writes: the same Signals JSON-encoded into one bbolt bucket keyed by id;
+// (writes: the previous design of the store, package v1, and the same
+// Signals JSON-encoded into one bbolt bucket keyed by id;
 // queries: a scan of the same Signals held in memory, as the gate does with
 // files, and a full scan of the store). See ../README.md for figures. The
 // 1,000,000-Signal store is built only by the benchmarks; TestQuerySmall
@@ -22,6 +23,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/pulsegate/pulsegate/bench/store/v1"
 	"github.com/pulsegate/pulsegate/pkg/signal"
 	"github.com/pulsegate/pulsegate/pkg/store"
 )
@@ -207,10 +209,13 @@ func BenchmarkQuery(b *testing.B) {
 }
 
 // BenchmarkWrite writes batches of new Signals into a store that already
-// holds 100,000. "store" is store.Put (value, time key and index entries,
-// one transaction per batch); "bbolt-json" the same Signals JSON-encoded
-// into one bbolt bucket keyed by id, one transaction per batch, no index.
-// "sync" commits with fsync (the store's default), "nosync" without.
+// holds 100,000. "store" is store.Put (blocks and index entries, one
+// transaction per batch); "store-v1" the previous design, format
+// pulsegate-store/1 (package v1: one bbolt key per Signal, index keys per
+// asset then minute), the same way; "bbolt-json" the same Signals
+// JSON-encoded into one bbolt bucket keyed by id, one transaction per
+// batch, no index. "sync" commits with fsync (the store's default),
+// "nosync" without.
 func BenchmarkWrite(b *testing.B) {
 	for _, batch := range []int{1_000, 10_000, 50_000} {
 		for _, sync := range []bool{true, false} {
@@ -225,6 +230,30 @@ func BenchmarkWrite(b *testing.B) {
 					opts = append(opts, store.NoSync())
 				}
 				st, err := store.Open(filepath.Join(dir, "s.db"), opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				if err := st.Put(gen(100_000, 2, t0, spread)); err != nil {
+					b.Fatal(err)
+				}
+				batches := fresh(batch)
+				k := 0
+				measureN(b, batch, func() {
+					next := batches[k%len(batches)]
+					k++
+					if err := st.Put(next); err != nil {
+						b.Fatal(err)
+					}
+					advance(next, len(batches))
+				})
+			})
+			b.Run(fmt.Sprintf("batch=%d/%s/store-v1", batch, mode), func(b *testing.B) {
+				opts := []v1.Option{}
+				if !sync {
+					opts = append(opts, v1.NoSync())
+				}
+				st, err := v1.Open(filepath.Join(b.TempDir(), "v1.db"), opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
