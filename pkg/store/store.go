@@ -187,7 +187,7 @@ func (s *Store) checkFormat(db *bolt.DB) error {
 	case found == format:
 		return nil
 	case found == formatV1 && s.opt.readOnly:
-		return fmt.Errorf("open store %s: format %q, written by an earlier pulsegate: open it once for writing (pulsegate fetch --store %s) to convert it to %q in place, or delete the file (a cache: the next fetch fills it again)", s.path, found, s.path, format)
+		return fmt.Errorf("open store %s: format %q, written by an earlier pulsegate: the next pulsegate fetch --store %s (any writer) converts it to %q in place; or delete the file (a cache: the next fetch fills it again)", s.path, found, s.path, format)
 	case found == formatV1:
 		if err := migrateV1(db); err != nil {
 			return fmt.Errorf("open store %s: convert format %q to %q (the file is unchanged): %w", s.path, found, format, err)
