@@ -3,8 +3,10 @@ package source
 import (
 	"encoding/json"
 	"strconv"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulsegate/pulsegate/pkg/signal"
 )
@@ -275,4 +277,48 @@ func TestSignalBlocks(t *testing.T) {
 		}
 		n++
 	}
+}
+
+var timeCases = []string{
+	"2025-03-01T10:00:01.123456789Z", "2025-03-01T10:00:01Z", "2025-03-01T10:00:01.5Z", "2024-02-29T23:59:59.000000001Z",
+	"2023-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-00-10T00:00:00Z", "2025-01-32T00:00:00Z", "2025-01-01T24:00:00Z",
+	"2025-01-01T00:60:00Z", "2025-01-01T00:00:60Z", "0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z",
+	"1970-01-01T00:00:00Z", "1969-12-31T23:59:59.9Z", "0001-01-01T00:00:00.000000001Z", "1600-02-29T12:00:00Z", "1900-02-29T12:00:00Z",
+	"2025-03-01T10:00:01.1234567891Z", "2025-03-01T10:00:01.Z", "2025-03-01T10:00:01,5Z", "2025-03-01t10:00:01Z",
+	"2025-03-01T10:00:01+00:00", "2025-03-01T10:00:01-07:00", "2025-03-01T10:00:01z", "2025-3-01T10:00:01Z", "+025-03-01T10:00:01Z",
+	"2025-03-01T10:00:01.12a4Z", "", "Z", "2025-03-01T10:00:01ZZ",
+}
+
+// ParseTimeUTC agrees with time.Parse whenever it answers.
+func checkParseTimeUTC(t *testing.T, s string) {
+	got, ok := ParseTimeUTC(s)
+	want, err := time.Parse(time.RFC3339Nano, s)
+	if !ok {
+		// It must answer for every canonical UTC time of years 1..9999.
+		if err == nil && s == want.UTC().Format(time.RFC3339Nano) && !want.IsZero() && want.Year() >= 1 {
+			t.Errorf("%q: no answer, time.Parse gives %v", s, want)
+		}
+		return
+	}
+	if err != nil || !reflect.DeepEqual(got, want.UTC()) {
+		t.Errorf("%q: %#v, time.Parse gives %#v (%v)", s, got, want.UTC(), err)
+	}
+}
+
+func TestParseTimeUTC(t *testing.T) {
+	for _, s := range timeCases {
+		checkParseTimeUTC(t, s)
+	}
+	// Every day of four years around a leap day of a century, at two times.
+	for d := time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 2003; d = d.AddDate(0, 0, 1) {
+		checkParseTimeUTC(t, d.Format(time.RFC3339Nano))
+		checkParseTimeUTC(t, d.Add(23*time.Hour+59*time.Minute+59*time.Second+999*time.Millisecond).Format(time.RFC3339Nano))
+	}
+}
+
+func FuzzParseTimeUTC(f *testing.F) {
+	for _, s := range timeCases {
+		f.Add(s)
+	}
+	f.Fuzz(checkParseTimeUTC)
 }

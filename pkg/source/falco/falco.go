@@ -46,12 +46,13 @@ const MetricsRule = "Falco internal: metrics snapshot"
 // Parser parses Falco alerts. The zero value is ready to use. It reuses its
 // buffers: not safe for concurrent use.
 type Parser struct {
-	a    alert
-	sc   source.JSONScanner
-	tags []string
-	wire wireAlert
-	text source.StringArena
-	sigs source.SignalBlocks
+	a      alert
+	sc     source.JSONScanner
+	tags   []string
+	wire   wireAlert
+	text   source.StringArena
+	sigs   source.SignalBlocks
+	joined map[string]string // see joinTags
 }
 
 // alert is a decoded record. Its strings may be substrings of the record's
@@ -59,6 +60,7 @@ type Parser struct {
 type alert struct {
 	Time, Rule, Priority, Output, Source, Hostname, UUID string
 	Tags                                                 []string
+	tagsText                                             string // the tags array's JSON text, when scanned
 	f                                                    fields
 }
 
@@ -112,8 +114,21 @@ func priority(p string) (signal.Severity, bool) {
 		}
 		buf[i] = c
 	}
-	sev, ok := priorities[string(buf[:len(p)])] // no allocation: a map key conversion
-	return sev, ok
+	switch string(buf[:len(p)]) {
+	case "debug", "informational", "info":
+		return signal.SeverityInformational, true
+	case "notice":
+		return signal.SeverityLow, true
+	case "warning":
+		return signal.SeverityMedium, true
+	case "error":
+		return signal.SeverityHigh, true
+	case "critical":
+		return signal.SeverityCritical, true
+	case "alert", "emergency":
+		return signal.SeverityFatal, true
+	}
+	return 0, false
 }
 
 const utf8RuneSelf = 0x80
@@ -167,11 +182,14 @@ func (p *Parser) scan(data string) bool {
 				break
 			}
 			p.tags = p.tags[:0]
+			sc.Peek()
+			start := sc.Offset()
 			for ok := sc.ArrayStart(); ok; ok = sc.ArrayNext() {
 				v, _ := sc.String() // null leaves the element ""
 				p.tags = append(p.tags, v)
 			}
 			a.Tags = p.tags
+			a.tagsText = data[start:sc.Offset()]
 		case "output_fields":
 			bit = 1 << 8
 			if sc.Null() {
@@ -295,7 +313,7 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 	}
 	s.SetAttr("falco.source", a.Source)
 	if len(a.Tags) > 0 {
-		s.SetAttr("tags", strings.Join(a.Tags, ","))
+		s.SetAttr("tags", p.joinTags(a))
 	}
 	if len(s.Attrs) == 0 {
 		s.Attrs = nil // as SetAttr leaves a Signal without attributes
@@ -303,8 +321,28 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 	return p.sigs.Take(), nil
 }
 
+// joinTags is strings.Join(a.Tags, ","), remembered by the array's JSON
+// text: a rule's tags repeat from alert to alert.
+func (p *Parser) joinTags(a *alert) string {
+	if a.tagsText == "" {
+		return strings.Join(a.Tags, ",")
+	}
+	if j, ok := p.joined[a.tagsText]; ok {
+		return j
+	}
+	if p.joined == nil || len(p.joined) >= 64 {
+		p.joined = make(map[string]string, 64)
+	}
+	j := strings.Join(a.Tags, ",")
+	p.joined[a.tagsText] = j
+	return j
+}
+
 func alertTime(iso string, evtTime string) (time.Time, error) {
 	if iso != "" {
+		if t, ok := source.ParseTimeUTC(iso); ok {
+			return t, nil // years 1..9999, not the zero time
+		}
 		t, err := time.Parse(time.RFC3339Nano, iso)
 		if err != nil || t.IsZero() || t.UTC().Year() > 9999 {
 			return time.Time{}, fmt.Errorf("field \"time\": %q is not an RFC 3339 time", iso)

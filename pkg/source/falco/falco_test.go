@@ -1,6 +1,7 @@
 package falco
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -246,6 +247,12 @@ var tricky = []string{
 	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z",}`,
 	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","ſource":"internal"}`,
 	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00Z","other":[{"deep":[1,2,{"a":null}]}]}`,
+	`{"rule":"x","priority":"Warning","time":"0001-01-01T00:00:00Z"}`,
+	`{"rule":"x","priority":"Warning","time":"0000-06-01T00:00:00Z"}`,
+	`{"rule":"x","priority":"Warning","time":"2024-02-29T23:59:59.999999999Z"}`,
+	`{"rule":"x","priority":"Warning","time":"2023-02-29T00:00:00Z"}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T10:00:00.1234567891Z"}`,
+	`{"rule":"x","priority":"Warning","time":"2025-03-01T1:00:00Z"}`,
 	`null`, `[]`, `{}`, `"x"`, ``,
 }
 
@@ -266,6 +273,23 @@ func TestSameAsReference(t *testing.T) {
 	}
 	for _, r := range recs {
 		sameAsReference(t, r)
+	}
+	// One parser for all of them, twice over (its buffers and caches are
+	// reused from record to record), and a record's buffer overwritten
+	// after Parse, as the reader does.
+	var p Parser
+	var ref refParser
+	for i := 0; i < 2*len(recs); i++ {
+		data := bytes.Clone(recs[i%len(recs)])
+		rec := source.Record{Data: data, File: "f", Line: i + 1}
+		got, err := p.Parse(rec)
+		want, wantErr := ref.Parse(rec)
+		for j := range data {
+			data[j] = 'x'
+		}
+		if fmt.Sprint(err) != strings.ReplaceAll(fmt.Sprint(wantErr), "refFlow.", "flow.") || !reflect.DeepEqual(got, want) {
+			t.Fatalf("record %d, one parser: %s\n got  %+v %v\n want %+v %v", i, recs[i%len(recs)], got, err, want, wantErr)
+		}
 	}
 }
 
@@ -293,4 +317,20 @@ func FuzzParse(f *testing.F) {
 		sourcetest.CheckRecord(t, Spec, data)
 		sameAsReference(t, data)
 	})
+}
+
+// priority's ASCII switch and the priorities map agree.
+func TestPriorityTable(t *testing.T) {
+	for name, want := range priorities {
+		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
+			if got, ok := priority(v); !ok || got != want {
+				t.Errorf("%q: %v %v, want %v", v, got, ok, want)
+			}
+		}
+	}
+	for _, v := range []string{"", "warn", "criticall", "debug ", "Crıtical", "ſ"} {
+		if _, ok := priority(v); ok {
+			t.Errorf("%q accepted", v)
+		}
+	}
 }

@@ -636,6 +636,8 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 	var err error
 	if ts == "" {
 		err = errors.New(`missing field "flow.time"`)
+	} else if u, ok := source.ParseTimeUTC(ts); ok {
+		t = u // years 1..9999, not the zero time: what ParseTime accepts
 	} else {
 		t, err = source.ParseTime(field, ts)
 	}
