@@ -2,8 +2,8 @@ package source
 
 import (
 	"encoding/json"
-	"strconv"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
