@@ -227,41 +227,49 @@ func FuzzReadRecords(f *testing.F) {
 			}
 		}
 	}
+	f.Add([]byte("{\n \"Findings\": [\n  {\"a\": 1},\n  {\"a\": 2}\n ]\n}\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		lines := bytes.Count(in, []byte{'\n'}) + 1
 		inLines := bytes.Split(in, []byte{'\n'})
-		last := 0
-		err := source.ReadRecords(bytes.NewReader(in), "fuzz", nil, func(r source.Record) error {
-			if len(bytes.TrimSpace(r.Data)) == 0 {
-				t.Errorf("empty record at line %d", r.Line)
-			}
-			if r.Line < 1 || r.Line > lines {
-				t.Errorf("record line %d outside 1..%d", r.Line, lines)
-			}
-			if r.Line < last {
-				t.Errorf("record line %d after line %d", r.Line, last)
-			}
-			last = r.Line
-			// The record starts on its line: its first line is there.
-			if r.Line >= 1 && r.Line <= lines {
-				first, _, _ := bytes.Cut(r.Data, []byte{'\n'})
-				if at := inLines[r.Line-1]; !bytes.Contains(at, bytes.TrimSpace(first)) {
-					t.Errorf("record %q does not start on line %d %q", first, r.Line, at)
-				}
-			}
-			return nil
-		}, func(r source.Reject) {
-			if strings.TrimSpace(r.Reason) == "" {
-				t.Errorf("reject with no reason at line %d", r.Line)
-			}
-			if r.Line < 1 || r.Line > lines {
-				t.Errorf("reject line %d outside 1..%d", r.Line, lines)
-			}
-		})
-		if err != nil {
-			t.Errorf("ReadRecords on a bytes.Reader: %v", err)
+		// Without an envelope type, and with ASFF's (Findings, detail.findings).
+		for _, unwrap := range []source.UnwrapFunc{nil, asff.Unwrap} {
+			fuzzRead(t, in, lines, inLines, unwrap)
 		}
 	})
+}
+
+func fuzzRead(t *testing.T, in []byte, lines int, inLines [][]byte, unwrap source.UnwrapFunc) {
+	last := 0
+	err := source.ReadRecords(bytes.NewReader(in), "fuzz", unwrap, func(r source.Record) error {
+		if len(bytes.TrimSpace(r.Data)) == 0 {
+			t.Errorf("empty record at line %d", r.Line)
+		}
+		if r.Line < 1 || r.Line > lines {
+			t.Errorf("record line %d outside 1..%d", r.Line, lines)
+		}
+		if r.Line < last {
+			t.Errorf("record line %d after line %d", r.Line, last)
+		}
+		last = r.Line
+		// The record starts on its line: its first line is there.
+		if r.Line >= 1 && r.Line <= lines {
+			first, _, _ := bytes.Cut(r.Data, []byte{'\n'})
+			if at := inLines[r.Line-1]; !bytes.Contains(at, bytes.TrimSpace(first)) {
+				t.Errorf("record %q does not start on line %d %q", first, r.Line, at)
+			}
+		}
+		return nil
+	}, func(r source.Reject) {
+		if strings.TrimSpace(r.Reason) == "" {
+			t.Errorf("reject with no reason at line %d", r.Line)
+		}
+		if r.Line < 1 || r.Line > lines {
+			t.Errorf("reject line %d outside 1..%d", r.Line, lines)
+		}
+	})
+	if err != nil {
+		t.Errorf("ReadRecords on a bytes.Reader: %v", err)
+	}
 }
 
 func lines(recs []rec) []int {
