@@ -518,8 +518,10 @@ var (
 
 // decodeObjectFast decodes raw as decodeObject does with encoding/json, or
 // reports that it could not. raw is valid JSON: a part of a record that
-// was checked whole.
-func decodeObjectFast(raw []byte, arena *source.StringArena) (*object, bool) {
+// was checked whole. When resource is set, the pod spec for it is decoded
+// on the way (as object.podSpec(resource) would), rather than on a second
+// pass over the spec.
+func decodeObjectFast(raw []byte, arena *source.StringArena, resource string) (*object, bool) {
 	s := scanner{b: raw, valid: true, arena: arena}
 	if s.peek() != '{' {
 		return nil, false
@@ -557,9 +559,18 @@ func decodeObjectFast(raw []byte, arena *source.StringArena) (*object, bool) {
 			})
 		case 2:
 			start := s.i
-			if s.skip() {
-				o.Spec = raw[start:s.i]
+			if resource != "" && s.peek() == '{' {
+				sub := s
+				if ps := sub.podSpecOf(resource); !sub.err {
+					s.i = sub.i
+					o.ps, o.psResource, o.psDone = ps, resource, true
+				} else {
+					s.skip() // left to object.podSpec and encoding/json
+				}
+			} else {
+				s.skip()
 			}
+			o.Spec = raw[start:s.i]
 		case 3:
 			s.fields(kindNameKeys, func(i int) {
 				if i == 0 {
@@ -606,6 +617,16 @@ var (
 // encoding/json, or reports that it could not. spec is valid JSON.
 func podSpecFast(spec []byte, resource string, arena *source.StringArena) (*podSpec, bool) {
 	s := scanner{b: spec, valid: true, arena: arena}
+	ps := s.podSpecOf(resource)
+	if !s.end() {
+		return nil, false
+	}
+	return ps, true
+}
+
+// podSpecOf reads the pod spec inside the spec at s.i of a resource (see
+// object.podSpec).
+func (s *scanner) podSpecOf(resource string) *podSpec {
 	ps := new(podSpec)
 	switch resource {
 	case "pods":
@@ -623,10 +644,7 @@ func podSpecFast(spec []byte, resource string, arena *source.StringArena) (*podS
 			s.fields(specKeys, func(int) { s.podSpec(ps) })
 		})
 	}
-	if !s.end() {
-		return nil, false
-	}
-	return ps, true
+	return ps
 }
 
 func (s *scanner) podSpec(ps *podSpec) {

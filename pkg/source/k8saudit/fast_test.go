@@ -193,12 +193,12 @@ func TestFastObjects(t *testing.T) {
 			if len(raw) == 0 || raw[0] != '{' {
 				continue
 			}
-			got, ok := decodeObjectFast(raw, nil)
+			got, ok := decodeObjectFast(raw, nil, "")
 			if !ok {
 				t.Errorf("fast path gave up on %s", raw)
 				continue
 			}
-			want := decodeObject(raw, true, nil)
+			want := decodeObject(raw, true, nil, "")
 			if want == nil {
 				t.Fatalf("encoding/json gave up on %s", raw)
 			}
@@ -223,6 +223,12 @@ func TestFastObjects(t *testing.T) {
 					t.Errorf("fast path gave up on the %s spec %s", res, got.Spec)
 				} else if !reflect.DeepEqual(*ps, want) {
 					t.Errorf("fast path decoded the %s spec\n%+v\nencoding/json\n%+v", res, ps, want)
+				}
+				// The same, decoded with the object.
+				if o, ok := decodeObjectFast(raw, nil, res); !ok || !o.psDone {
+					t.Errorf("fast path gave up on the object or the %s spec in it: %s", res, raw)
+				} else if !reflect.DeepEqual(*o.ps, want) || !bytes.Equal(o.Spec, got.Spec) {
+					t.Errorf("fast path decoded the %s spec in the object\n%+v\nencoding/json\n%+v", res, o.ps, want)
 				}
 			}
 		}

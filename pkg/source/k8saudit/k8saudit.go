@@ -186,6 +186,11 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	}
 	var objs objects
 	objs.req, objs.resp, objs.slow, objs.arena = e.RequestObject, e.ResponseObject, p.slow, &p.arena
+	if r := e.ObjectRef; r != nil && r.Subresource == "" {
+		if _, ok := workloadKinds[r.Resource]; ok || r.Resource == "pods" {
+			objs.resource = r.Resource
+		}
+	}
 	// Room for the attributes an event usually has (at most 13 from
 	// setAttrs, and images, command or risks), so that the map does not
 	// grow on the way: 14 fill the 16 slots of a map made for 14.

@@ -10,9 +10,12 @@ import (
 // objects decodes the request and response objects lazily, once each: most
 // events never need them.
 type objects struct {
-	req, resp         json.RawMessage
-	slow              bool // encoding/json only (tests)
-	arena             *source.StringArena
+	req, resp json.RawMessage
+	slow      bool // encoding/json only (tests)
+	arena     *source.StringArena
+	// resource, when set, is the pod spec resource the objects will be
+	// asked for (see object.podSpec): the fast path decodes it at once.
+	resource          string
 	reqObj, respObj   *object
 	reqDone, respDone bool
 }
@@ -20,7 +23,7 @@ type objects struct {
 func (o *objects) request() *object {
 	if !o.reqDone {
 		o.reqDone = true
-		o.reqObj = decodeObject(o.req, o.slow, o.arena)
+		o.reqObj = decodeObject(o.req, o.slow, o.arena, o.resource)
 	}
 	return o.reqObj
 }
@@ -28,7 +31,7 @@ func (o *objects) request() *object {
 func (o *objects) response() *object {
 	if !o.respDone {
 		o.respDone = true
-		o.respObj = decodeObject(o.resp, o.slow, o.arena)
+		o.respObj = decodeObject(o.resp, o.slow, o.arena, o.resource)
 	}
 	return o.respObj
 }
@@ -53,12 +56,12 @@ func (o *objects) object(verb string) *object {
 // absent or does not have an object's shape: the event is still usable
 // without it. The fast path decodes it unless slow is set; what it does not
 // reproduce exactly is left to encoding/json.
-func decodeObject(raw json.RawMessage, slow bool, arena *source.StringArena) *object {
+func decodeObject(raw json.RawMessage, slow bool, arena *source.StringArena, resource string) *object {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
 	if !slow {
-		if o, ok := decodeObjectFast(raw, arena); ok {
+		if o, ok := decodeObjectFast(raw, arena, resource); ok {
 			o.arena = arena
 			return o
 		}

@@ -1,7 +1,6 @@
 package k8saudit
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf16"
@@ -724,21 +723,30 @@ func (s *scanner) skipValid() {
 }
 
 // stringEnd returns the index after the closing quote of the string whose
-// contents start at b[i], or len(b).
+// contents start at b[i], or len(b). The string is known to be valid.
 func stringEnd(b []byte, i int) int {
 	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q := x ^ (lo * '"')
+			bs := x ^ (lo * '\\')
+			if m := ((q-lo)&^q | (bs-lo)&^bs) & hi; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto found
+			}
+			i += 8
+		}
+		for i < len(b) && b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+	found:
+		switch {
+		case i >= len(b):
 			return len(b)
-		}
-		i += j
-		k := i - 1
-		for k >= 0 && b[k] == '\\' {
-			k--
-		}
-		i++
-		if (i-2-k)%2 == 0 { // an even number of backslashes: the end
-			return i
+		case b[i] == '"':
+			return i + 1
+		default: // a backslash and the byte it escapes
+			i += 2
 		}
 	}
 }
