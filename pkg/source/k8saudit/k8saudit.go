@@ -57,6 +57,15 @@
 // A request can be logged once per stage (RequestReceived, ResponseStarted,
 // ResponseComplete, Panic); each stage is its own record and Signal, and
 // they share Raw.ID (the auditID) so later stages can fold them.
+//
+// Decoding: a record is read in one pass (scan.go, fast.go) that checks
+// all of it as encoding/json would and keeps only the fields above, its
+// strings copied into shared blocks; the request or response object is
+// decoded only when the verb and resource need it, its pod spec with it.
+// Whatever that pass does not reproduce exactly (bad JSON, a type
+// mismatch, a repeated or case-folded field name, an escaped name, deep
+// nesting) is decoded with encoding/json instead, so results and reasons
+// are the same either way: FuzzFastPath compares the two.
 package k8saudit
 
 import (
