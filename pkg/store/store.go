@@ -855,9 +855,21 @@ func scanAsset(ib *bolt.Bucket, prefix []byte, exact bool, since time.Time, hi [
 		}
 		return ferr
 	}
-	k, _ := c.Seek(first[:])
+	// A bounded range of up to a week: every minute in it, one look-up
+	// each; otherwise the minutes stored, found by seeking.
+	until := keyTime(hi[:])
+	bounded := !since.IsZero() && hi != [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff} &&
+		!until.Before(since) && until.Sub(since) <= 7*24*time.Hour &&
+		since.After(minTime.Add(indexSpan)) && until.Before(maxTime.Add(-indexSpan)) // no clamped keys
+	m := since.Truncate(indexSpan)
+	var k []byte
+	if bounded {
+		k = first[:]
+	} else {
+		k, _ = c.Seek(first[:])
+	}
 	for k != nil {
-		if len(k) < 9 {
+		if len(k) < 8 {
 			return fmt.Errorf("index key %x: %w", k, errBadKey)
 		}
 		if bytes.Compare(k[:8], hi[:]) > 0 {
@@ -880,6 +892,15 @@ func scanAsset(ib *bolt.Bucket, prefix []byte, exact bool, since time.Time, hi [
 					return err
 				}
 			}
+		}
+		if bounded {
+			m = m.Add(indexSpan)
+			if m.After(until) {
+				return nil
+			}
+			mk := timeKey(m)
+			k = mk[:]
+			continue
 		}
 		next := successor(key[:8])
 		if next == nil {
