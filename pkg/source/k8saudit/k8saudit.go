@@ -102,8 +102,9 @@ type Parser struct {
 	// slow turns the fast path off (tests compare the two).
 	slow bool
 	// The strings and Signals of many records share allocations.
-	arena  source.StringArena
-	blocks []signal.Signal
+	arena   source.StringArena
+	blocks  []signal.Signal
+	scratch []byte
 }
 
 // one returns s alone in a slice (capacity 1, so that appending to it
@@ -194,7 +195,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		Raw:      signal.RawRef{ID: e.AuditID},
 	}
 	var objs objects
-	objs.req, objs.resp, objs.slow, objs.arena = e.RequestObject, e.ResponseObject, p.slow, &p.arena
+	objs.req, objs.resp, objs.slow, objs.arena, objs.scratch = e.RequestObject, e.ResponseObject, p.slow, &p.arena, &p.scratch
 	if r := e.ObjectRef; r != nil && r.Subresource == "" {
 		if _, ok := workloadKinds[r.Resource]; ok || r.Resource == "pods" {
 			objs.resource = r.Resource
@@ -342,7 +343,7 @@ func setAsset(s *signal.Signal, e *event, objs *objects) {
 				}
 				a.Resource = r.Resource
 				if name != "" {
-					a.Resource += "/" + name
+					a.Resource = objs.join(r.Resource, "/", name)
 				}
 			}
 		}

@@ -13,11 +13,27 @@ type objects struct {
 	req, resp json.RawMessage
 	slow      bool // encoding/json only (tests)
 	arena     *source.StringArena
+	scratch   *[]byte // for join
 	// resource, when set, is the pod spec resource the objects will be
 	// asked for (see object.podSpec): the fast path decodes it at once.
 	resource          string
 	reqObj, respObj   *object
 	reqDone, respDone bool
+}
+
+// join returns parts joined, as a string of the arena (which saves an
+// allocation per string).
+func (o *objects) join(parts ...string) string {
+	b := (*o.scratch)[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	s := o.arena.String(b)
+	if cap(b) > 64<<10 {
+		b = nil // not a huge record's
+	}
+	*o.scratch = b
+	return s
 }
 
 func (o *objects) request() *object {

@@ -49,7 +49,7 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 	if e.ObjectRef != nil {
 		r = *e.ObjectRef
 	}
-	what := describe(e, &r, s)
+	what := describe(e, &r, s, objs)
 	outcome := ""
 	if !allowed {
 		outcome = fmt.Sprintf(" (not allowed: %s)", failure(decision, code))
@@ -140,17 +140,17 @@ func classify(s *signal.Signal, e *event, objs *objects) {
 			sev = signal.SeverityInformational
 		}
 		if sev > best {
-			set(sev, RuleWrite, e.Verb+" "+what+" by "+user+outcome)
+			set(sev, RuleWrite, objs.join(e.Verb, " ", what, " by ", user, outcome))
 		}
 	}
 	if signal.SeverityInformational > best {
-		set(signal.SeverityInformational, RuleRead, e.Verb+" "+what+" by "+user+outcome)
+		set(signal.SeverityInformational, RuleRead, objs.join(e.Verb, " ", what, " by ", user, outcome))
 	}
 }
 
 // describe names the object of the request: "pod default/nginx",
 // "clusterrolebindings some-binding", "/healthz".
-func describe(e *event, r *objectRef, s *signal.Signal) string {
+func describe(e *event, r *objectRef, s *signal.Signal, objs *objects) string {
 	if e.ObjectRef == nil {
 		if e.RequestURI != "" {
 			return clip(e.RequestURI, 200)
@@ -165,24 +165,28 @@ func describe(e *event, r *objectRef, s *signal.Signal) string {
 			name = a.Pod
 		}
 	case r.Resource == "namespaces":
-		return "namespace " + name
+		return objs.join("namespace ", name)
 	case name == "" && a.Workload != "":
 		name = a.Workload
 	}
-	res := r.Resource
+	// res is resource/subresource, or "object"
+	res, slash, sub := r.Resource, "", ""
 	if r.Subresource != "" {
-		res += "/" + r.Subresource
-	}
-	if res == "" {
+		slash, sub = "/", r.Subresource
+	} else if res == "" {
 		res = "object"
 	}
-	if name == "" {
-		if r.Namespace != "" {
-			return res + " in namespace " + r.Namespace
-		}
+	switch {
+	case name == "" && r.Namespace != "":
+		return objs.join(res, slash, sub, " in namespace ", r.Namespace)
+	case name == "" && sub == "":
 		return res
+	case name == "":
+		return objs.join(res, slash, sub)
+	case r.Namespace == "":
+		return objs.join(res, slash, sub, " ", name)
 	}
-	return res + " " + nsName(r.Namespace, name)
+	return objs.join(res, slash, sub, " ", r.Namespace, "/", name)
 }
 
 func nsName(ns, name string) string {
