@@ -2,7 +2,8 @@
 // (`trivy image --format json`, SchemaVersion 2, and `trivy k8s --format
 // json` with its Resources), and Trivy Operator's VulnerabilityReport and
 // ClusterVulnerabilityReport resources, one by one or in a List, in JSON or
-// in YAML (`kubectl get vulnerabilityreports -A -o yaml`). Every
+// in YAML (`kubectl get vulnerabilityreports -A -o yaml`), or listed from
+// the Kubernetes API (kube.go: a telemetry entry with "kubernetes"). Every
 // vulnerability becomes one OCSF Vulnerability Finding (2002); a report
 // without any becomes one Informational Signal, "trivy: no
 // vulnerabilities", which still shows that the image was scanned.
@@ -44,7 +45,7 @@ import (
 var Spec = source.Spec{
 	Type:    "trivy",
 	Product: "Trivy",
-	Summary: "Trivy JSON reports and Trivy Operator VulnerabilityReports (JSON or YAML, Lists too)",
+	Summary: "Trivy JSON reports and Trivy Operator VulnerabilityReports (JSON or YAML, Lists too; or from the Kubernetes API)",
 	New:     func() source.Parser { return &Parser{} },
 	Split:   source.SplitYAML,
 	// Read from the Kubernetes API: kube.go.

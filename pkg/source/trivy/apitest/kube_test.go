@@ -7,6 +7,7 @@ package apitest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/pulsegate/pulsegate/internal/cli"
 	"github.com/pulsegate/pulsegate/pkg/config"
 	pkube "github.com/pulsegate/pulsegate/pkg/kube"
 	"github.com/pulsegate/pulsegate/pkg/signal"
@@ -601,6 +603,18 @@ telemetry:
 		}
 	}
 
+	// The command line: `pulsegate fetch --config` with its summary line,
+	// then with --store (the source's record kept for the gate).
+	code, stdout, stderr := execute("fetch", "--config", cf)
+	if code != 0 || strings.Count(stdout, "\n") != res.Signals ||
+		!strings.Contains(stderr, fmt.Sprintf("trivy-operator (trivy): ok, 2 records, 0 rejected, %d signals", res.Signals)) {
+		t.Errorf("pulsegate fetch: exit %d, %d lines, stderr %q", code, strings.Count(stdout, "\n"), stderr)
+	}
+	code, _, stderr = execute("fetch", "--config", cf, "--store", filepath.Join(dir, "store.db"))
+	if code != 0 || !strings.Contains(stderr, fmt.Sprintf("%d new to the store", res.Signals)) {
+		t.Errorf("pulsegate fetch --store: exit %d, stderr %q", code, stderr)
+	}
+
 	// A kubeconfig context that does not exist is a configuration error
 	// that names it.
 	bad := strings.Replace(yaml, "kubeconfig: kubeconfig", "kubeconfig: kubeconfig\n      context: nowhere", 1)
@@ -613,4 +627,25 @@ telemetry:
 	if err == nil || !strings.Contains(err.Error(), `no context "nowhere"`) {
 		t.Errorf("unknown context: %v", err)
 	}
+	if code, _, stderr := execute("fetch", "--config", cf); code != 2 || !strings.Contains(stderr, `no context "nowhere"`) {
+		t.Errorf("pulsegate fetch with an unknown context: exit %d, %q; want 2", code, stderr)
+	}
+}
+
+// execute runs the pulsegate command line and returns its exit code,
+// standard output and standard error.
+func execute(args ...string) (int, string, string) {
+	root := cli.NewRootCommand()
+	var out, errOut strings.Builder
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err != nil {
+		var ee *cli.ExitError
+		if !errors.As(err, &ee) || !ee.Silent {
+			errOut.WriteString(err.Error())
+		}
+	}
+	return cli.Code(err), out.String(), errOut.String()
 }
