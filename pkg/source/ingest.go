@@ -34,16 +34,45 @@ func (b *Batch) Add(rec Record, sigs []signal.Signal, err error) {
 		return
 	}
 	for i := range sigs {
-		s := &sigs[i]
-		s.Source = b.Source
-		if s.Raw.File == "" {
-			s.Raw.File, s.Raw.Line = rec.File, rec.Line
-		}
-		if s.Time.After(b.LastRecord) {
-			b.LastRecord = s.Time
-		}
+		b.stamp(rec, &sigs[i])
 	}
 	b.Signals = append(b.Signals, sigs...)
+}
+
+// stamp sets what the batch knows of a record's Signal: its source, its
+// place in the input when the parser did not set one, and LastRecord.
+func (b *Batch) stamp(rec Record, s *signal.Signal) {
+	s.Source = b.Source
+	if s.Raw.File == "" {
+		s.Raw.File, s.Raw.Line = rec.File, rec.Line
+	}
+	if s.Time.After(b.LastRecord) {
+		b.LastRecord = s.Time
+	}
+}
+
+// Appender is a Parser that can also append a record's Signals to the
+// caller's slice: Read then builds them in place in its batch, which spares
+// a copy of every Signal. AppendParse must append exactly the Signals Parse
+// returns; on error it returns dst as it was (what lies past len(dst) in
+// its array is then unspecified).
+type Appender interface {
+	Parser
+	AppendParse(dst []signal.Signal, rec Record) ([]signal.Signal, error)
+}
+
+// addAppended is Add for Signals that an Appender appended to b.Signals
+// (all holds them from index from on).
+func (b *Batch) addAppended(rec Record, all []signal.Signal, from int, err error) {
+	if err != nil {
+		b.Add(rec, nil, err)
+		return
+	}
+	b.Records++
+	for i := from; i < len(all); i++ {
+		b.stamp(rec, &all[i])
+	}
+	b.Signals = all
 }
 
 func (b *Batch) reject(r Reject) {
@@ -85,15 +114,25 @@ func read(r io.Reader, size int64, file string, spec Spec, ref signal.SourceRef,
 			onReject(x)
 		}
 	}
+	ap, _ := p.(Appender)
 	err := spec.ReadRecords(r, file, func(rec Record) error {
-		sigs, err := safeParse(p, rec)
 		if n++; size > 0 && n <= sizeAfter {
-			seen += int64(len(rec.Data)) + 1
 			if n == sizeAfter && len(b.Signals) > 0 {
 				b.Signals = presize(b.Signals, size, seen)
 			}
+			seen += int64(len(rec.Data)) + 1
 		}
-		b.Add(rec, sigs, err)
+		var err error
+		if ap != nil {
+			var all []signal.Signal
+			from := len(b.Signals)
+			all, err = safeAppend(ap, b.Signals, rec)
+			b.addAppended(rec, all, from, err)
+		} else {
+			var sigs []signal.Signal
+			sigs, err = safeParse(p, rec)
+			b.Add(rec, sigs, err)
+		}
 		if err != nil && onReject != nil {
 			onReject(Reject{File: rec.File, Line: rec.Line, Reason: err.Error()})
 		}
@@ -154,4 +193,14 @@ func safeParse(p Parser, rec Record) (sigs []signal.Signal, err error) {
 		}
 	}()
 	return p.Parse(rec)
+}
+
+// safeAppend is safeParse for an Appender.
+func safeAppend(p Appender, dst []signal.Signal, rec Record) (all []signal.Signal, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			all, err = dst, fmt.Errorf("parser failed on this record: %v", v)
+		}
+	}()
+	return p.AppendParse(dst, rec)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,43 @@ func TestReadPresized(t *testing.T) {
 	// a doubling slice.
 	if c := cap(sized.Signals); c < 1000 || c > 1200 {
 		t.Errorf("capacity %d, want 1000..1200", c)
+	}
+}
+
+// appendSpec's parser is testSpec's with AppendParse, which leaves junk
+// past the slice's length when it fails.
+type appendParser struct{ p source.Parser }
+
+func (a appendParser) Parse(rec source.Record) ([]signal.Signal, error) { return a.p.Parse(rec) }
+
+func (a appendParser) AppendParse(dst []signal.Signal, rec source.Record) ([]signal.Signal, error) {
+	sigs, err := a.p.Parse(rec)
+	if err != nil {
+		return append(dst, signal.Signal{ID: "junk"})[:len(dst)], err
+	}
+	return append(dst, sigs...), nil
+}
+
+// Read through AppendParse gives the batch Read through Parse gives,
+// rejects and panics included.
+func TestReadAppender(t *testing.T) {
+	appendSpec := testSpec
+	appendSpec.New = func() source.Parser { return appendParser{testSpec.New()} }
+	in := "{\"t\":\"2025-03-01T10:00:00Z\",\"n\":11}\njunk\n{\"panic\":1}\n{\"t\":\"bad\"}\n{\"t\":\"2025-03-01T11:00:00Z\",\"n\":1}\n"
+	ref := signal.SourceRef{Name: "t", Type: "test"}
+	var rejects [2][]source.Reject
+	plain, err := source.Read(strings.NewReader(in), "f", testSpec, ref, func(r source.Reject) { rejects[0] = append(rejects[0], r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := source.Read(strings.NewReader(in), "f", appendSpec, ref, func(r source.Reject) { rejects[1] = append(rejects[1], r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(plain, app) || !reflect.DeepEqual(rejects[0], rejects[1]) {
+		t.Errorf("through AppendParse:\n%+v\n%v\nthrough Parse:\n%+v\n%v", app, rejects[1], plain, rejects[0])
+	}
+	if len(app.Signals) != 3 || app.Rejected != 3 || !app.LastRecord.Equal(time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC)) {
+		t.Errorf("batch %+v", app)
 	}
 }

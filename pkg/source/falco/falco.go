@@ -135,13 +135,31 @@ const utf8RuneSelf = 0x80
 
 // Parse implements source.Parser.
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
+	if err := p.parse(rec, p.sigs.Next()); err != nil {
+		return nil, err
+	}
+	return p.sigs.Take(), nil
+}
+
+// AppendParse implements source.Appender: Parse, with the Signal built in
+// place at the end of dst.
+func (p *Parser) AppendParse(dst []signal.Signal, rec source.Record) ([]signal.Signal, error) {
+	dst = append(dst, signal.Signal{})
+	if err := p.parse(rec, &dst[len(dst)-1]); err != nil {
+		return dst[:len(dst)-1], err
+	}
+	return dst, nil
+}
+
+// parse reads rec into s, which is zero.
+func (p *Parser) parse(rec source.Record, s *signal.Signal) error {
 	// The record's text, copied once: the Signal's strings are cut from it.
 	if !p.scan(p.text.String(rec.Data)) {
 		if err := p.decode(rec.Data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return p.normalize(rec, &p.a)
+	return p.normalize(rec, &p.a, s)
 }
 
 // scan reads the record with the scanner into p.a; false when it gave up
@@ -236,16 +254,16 @@ func (p *Parser) decode(data []byte) error {
 	return nil
 }
 
-func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error) {
+// normalize fills s from a.
+func (p *Parser) normalize(rec source.Record, a *alert, s *signal.Signal) error {
 	if a.Rule == "" {
-		return nil, errors.New(`missing field "rule"`)
+		return errors.New(`missing field "rule"`)
 	}
 	f := &a.f
 	t, err := alertTime(a.Time, f[fEvtTime])
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s := p.sigs.Next() // filled in place
 	s.ID = signal.MakeID("falco", rec.Data)
 	s.Time = t
 	s.Product = "Falco"
@@ -259,14 +277,14 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 		s.Score = s.Severity.Score()
 		s.Asset.Node = cmp.Or(a.Hostname, f.str(fEvtHostname))
 		s.SetAttr("falco.version", f.str(fFalcoVersion))
-		return p.sigs.Take(), nil
+		return nil
 	}
 	if a.Priority == "" {
-		return nil, errors.New(`missing field "priority"`)
+		return errors.New(`missing field "priority"`)
 	}
 	sev, ok := priority(a.Priority)
 	if !ok {
-		return nil, fmt.Errorf("field \"priority\": unknown Falco priority %q", a.Priority)
+		return fmt.Errorf("field \"priority\": unknown Falco priority %q", a.Priority)
 	}
 	s.Severity = sev
 	s.Score = sev.Score()
@@ -318,7 +336,7 @@ func (p *Parser) normalize(rec source.Record, a *alert) ([]signal.Signal, error)
 	if len(s.Attrs) == 0 {
 		s.Attrs = nil // as SetAttr leaves a Signal without attributes
 	}
-	return p.sigs.Take(), nil
+	return nil
 }
 
 // joinTags is strings.Join(a.Tags, ","), remembered by the array's JSON

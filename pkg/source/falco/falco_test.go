@@ -277,13 +277,21 @@ func TestSameAsReference(t *testing.T) {
 	// One parser for all of them, twice over (its buffers and caches are
 	// reused from record to record), and a record's buffer overwritten
 	// after Parse, as the reader does.
-	var p Parser
+	var p, ap Parser
 	var ref refParser
+	var appended []signal.Signal
 	for i := 0; i < 2*len(recs); i++ {
 		data := bytes.Clone(recs[i%len(recs)])
 		rec := source.Record{Data: data, File: "f", Line: i + 1}
 		got, err := p.Parse(rec)
 		want, wantErr := ref.Parse(rec)
+		// AppendParse appends what Parse returns, or nothing.
+		n := len(appended)
+		var aerr error
+		appended, aerr = ap.AppendParse(appended, rec)
+		if fmt.Sprint(aerr) != fmt.Sprint(err) || !reflect.DeepEqual(appended[n:], got) && len(got)+len(appended[n:]) > 0 {
+			t.Fatalf("record %d: AppendParse appended %+v %v, Parse gave %+v %v", i, appended[n:], aerr, got, err)
+		}
 		for j := range data {
 			data[j] = 'x'
 		}

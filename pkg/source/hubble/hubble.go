@@ -239,14 +239,32 @@ func (e *endpoint) name() string {
 
 // Parse implements source.Parser.
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
+	if err := p.parse(rec, p.sigs.Next()); err != nil {
+		return nil, err
+	}
+	return p.sigs.Take(), nil
+}
+
+// AppendParse implements source.Appender: Parse, with the Signal built in
+// place at the end of dst.
+func (p *Parser) AppendParse(dst []signal.Signal, rec source.Record) ([]signal.Signal, error) {
+	dst = append(dst, signal.Signal{})
+	if err := p.parse(rec, &dst[len(dst)-1]); err != nil {
+		return dst[:len(dst)-1], err
+	}
+	return dst, nil
+}
+
+// parse reads rec into s, which is zero.
+func (p *Parser) parse(rec source.Record, s *signal.Signal) error {
 	// The record's text, copied once: the Signal's strings are cut from it.
 	if !p.scan(p.text.String(rec.Data)) {
 		p.r = record{}
 		if err := json.Unmarshal(rec.Data, &p.r); err != nil {
-			return nil, fmt.Errorf("not a Hubble flow: %s", source.JSONReason(err))
+			return fmt.Errorf("not a Hubble flow: %s", source.JSONReason(err))
 		}
 	}
-	return p.normalize(rec)
+	return p.normalize(rec, s)
 }
 
 // scan reads the record with the scanner into p.r; false when it gave up
@@ -619,13 +637,14 @@ func (p *Parser) scanWorkload(w *workload) {
 	}
 }
 
-func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
+// normalize fills s from p.r.
+func (p *Parser) normalize(rec source.Record, s *signal.Signal) error {
 	f := &p.r.flow
 	if p.r.Flow != nil {
 		f = p.r.Flow
 	}
 	if f.Source == nil && f.Destination == nil && f.IP == nil {
-		return nil, errors.New(`not a Hubble flow: no "source", "destination" or "IP"`)
+		return errors.New(`not a Hubble flow: no "source", "destination" or "IP"`)
 	}
 	ts := f.Time
 	field := "flow.time"
@@ -642,7 +661,7 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 		t, err = source.ParseTime(field, ts)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	node := f.NodeName
 	if node == "" {
@@ -657,7 +676,6 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 	case (src == nil || src.PodName == "") && dst != nil && dst.PodName != "":
 		local, peer = dst, src
 	}
-	s := p.sigs.Next() // filled in place
 	s.ID = signal.MakeID("hubble", rec.Data)
 	s.Time = t
 	s.Product = "Hubble"
@@ -739,7 +757,7 @@ func (p *Parser) normalize(rec source.Record) ([]signal.Signal, error) {
 	if s.Title == "" {
 		s.Title = f.Verdict + " " + endpointOr(srcName, s.Attrs["src_ip"]) + " -> " + endpointOr(dstName, s.Attrs["dst_ip"])
 	}
-	return p.sigs.Take(), nil
+	return nil
 }
 
 func endpointOr(name, ip string) string {
