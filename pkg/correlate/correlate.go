@@ -62,7 +62,8 @@ type Target struct {
 	// Reason says why the target is in the set, for a person.
 	Reason string `json:"reason"`
 	// Workloads lists the release workloads ("Deployment payments/api")
-	// that bring this target in, sorted.
+	// that bring this target in, sorted. Eligible nodes may share theirs:
+	// do not modify.
 	Workloads []string `json:"workloads,omitempty"`
 	// Sensitivity is "high", "medium" or "low", from labels and
 	// annotations (see Sensitivity); empty when no rule matches.
@@ -480,6 +481,11 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 		}
 		svc := s.svc
 		exp := b.exposure(svc)
+		// What a target without exposure gets: one slice for all of them.
+		var shared []Exposure
+		if len(exp) > 0 {
+			shared = slices.Clip(mergeExposure(nil, exp))
+		}
 		b.add(Target{Kind: "Service", Name: svc.Name, Namespace: svc.Namespace, Relation: NetworkNeighbour,
 			Reason:      "selects the pods of " + ref + b.svcNote(svc),
 			Sensitivity: b.sens.of(svc.Labels, svc.Annotations), Exposure: exp}, ref)
@@ -490,14 +496,14 @@ func (b *builder) neighbours(w release.Workload, replaced []*corev1.Pod) {
 			}
 			if t := b.replaced[p]; t != nil {
 				// Replaced pods behind an exposed Service are exposed too.
-				t.Exposure = mergeExposure(t.Exposure, exp)
+				t.Exposure = addExposure(t.Exposure, exp, shared)
 				continue
 			}
 			if reason == "" {
 				reason = "behind Service " + svc.Namespace + "/" + svc.Name + b.svcNote(svc) + " with the pods of " + ref
 			}
 			pt := b.addPod(p, NetworkNeighbour, reason, ref)
-			pt.Exposure = mergeExposure(pt.Exposure, exp)
+			pt.Exposure = addExposure(pt.Exposure, exp, shared)
 		}
 	}
 }
@@ -633,6 +639,18 @@ func (b *builder) exposure(svc *corev1.Service) []Exposure {
 		out = append(out, Exposure{Type: "Ingress", Via: "Ingress " + ing.Namespace + "/" + ing.Name, Hosts: hosts})
 	}
 	return out
+}
+
+// addExposure is mergeExposure(have, add), given shared, what that is for
+// an empty have (its capacity clipped, so that an append copies).
+func addExposure(have, add, shared []Exposure) []Exposure {
+	switch {
+	case len(add) == 0:
+		return have
+	case len(have) == 0:
+		return shared
+	}
+	return mergeExposure(have, add)
 }
 
 func mergeExposure(have, add []Exposure) []Exposure {
@@ -1031,7 +1049,11 @@ func (b *builder) finish() *LandingSet {
 				r = m
 			}
 		}
-		if refs := pinned[n.Name]; len(refs) > 0 {
+		var refs []string
+		if len(pinned) > 0 {
+			refs = pinned[n.Name]
+		}
+		if len(refs) > 0 {
 			if r.firstRef == "" {
 				r.firstRef = "spec.nodeName of " + refs[0]
 			}
@@ -1055,7 +1077,8 @@ func (b *builder) finish() *LandingSet {
 		case strings.HasPrefix(r.firstRef, "spec.nodeName of "):
 			t.Relation, t.Reason, t.Workloads = EligibleNode, r.firstRef, append(b.strs(len(r.eligible)), r.eligible...)
 		default:
-			t.Relation, t.Reason, t.Workloads = EligibleNode, r.reason, append(b.strs(len(r.eligible)), r.eligible...)
+			// Nodes of one profile share the list.
+			t.Relation, t.Reason, t.Workloads = EligibleNode, r.reason, slices.Clip(r.eligible)
 		}
 		nodeTargets = append(nodeTargets, t)
 	}
