@@ -3,6 +3,7 @@ package inventory
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 
 	jsoniter "github.com/json-iterator/go"
@@ -29,17 +30,17 @@ var errFallback = fmt.Errorf("inventory: not a plain JSON List")
 
 // parseFast fills inv from a JSON List, or returns errFallback; the
 // inventory keeps a copy of the pods' item bytes.
-func parseFast(b []byte, inv *Inventory) error { return parseList(b, inv, false) }
+func parseFast(b []byte, inv *Inventory) error { return parseList(b, inv, true) }
 
-// parseList is parseFast; when own is true, the inventory keeps b (the
-// pods' item bytes, for WriteList) instead of a copy.
-func parseList(b []byte, inv *Inventory, own bool) (err error) {
+// parseList is parseFast; keep says whether the inventory keeps a copy of
+// the pods' item bytes (for WriteList).
+func parseList(b []byte, inv *Inventory, keep bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = errFallback // untrusted input: never panic, let the generic path report
 		}
 	}()
-	d := &podDecoder{b: b, intern: map[string]string{}}
+	d := &podDecoder{b: b, intern: map[string]string{}, it: jsoniter.NewIterator(fastJSON)}
 	var raw rawArena
 	d.ws()
 	if !d.open('{') {
@@ -70,19 +71,19 @@ func parseList(b []byte, inv *Inventory, own bool) (err error) {
 				}
 				if k == "Pod" {
 					p := d.pod()
-					item := b[start:d.i:d.i]
-					if !own {
-						item = raw.copy(item)
+					if keep {
+						if inv.podRaw == nil {
+							inv.podRaw = map[*corev1.Pod][]byte{}
+						}
+						inv.podRaw[p] = raw.copy(b[start:d.i])
+					} else {
+						inv.slimPods = true
 					}
-					if inv.podRaw == nil {
-						inv.podRaw = map[*corev1.Pod][]byte{}
-					}
-					inv.podRaw[p] = item
 					inv.Pods = append(inv.Pods, p)
 					continue
 				}
 				d.skip()
-				if err := inv.addJSON(k, b[start:d.i]); err != nil {
+				if err := inv.addJSON(d.it, k, b[start:d.i]); err != nil {
 					return errFallback
 				}
 			}
@@ -110,52 +111,65 @@ func (a *rawArena) copy(b []byte) []byte {
 }
 
 // addJSON decodes one item of a known kind, or counts it as skipped.
-func (inv *Inventory) addJSON(kind string, item []byte) error {
+func (inv *Inventory) addJSON(it *jsoniter.Iterator, kind string, item []byte) error {
 	switch kind {
 	case "Namespace":
 		v := new(corev1.Namespace)
-		if err := fastJSON.Unmarshal(item, v); err != nil {
+		if err := decodeItem(it, item, v); err != nil {
 			return err
 		}
 		inv.Namespaces[v.Name] = v
 	case "Node":
 		v := new(corev1.Node)
-		if err := fastJSON.Unmarshal(item, v); err != nil {
+		if err := decodeItem(it, item, v); err != nil {
 			return err
 		}
 		inv.Nodes[v.Name] = v
 	case "Pod":
-		return fastInto(item, &inv.Pods)
+		return fastInto(it, item, &inv.Pods)
 	case "ReplicaSet":
-		return fastInto(item, &inv.ReplicaSets)
+		return fastInto(it, item, &inv.ReplicaSets)
 	case "Deployment":
-		return fastInto(item, &inv.Deployments)
+		return fastInto(it, item, &inv.Deployments)
 	case "StatefulSet":
-		return fastInto(item, &inv.StatefulSets)
+		return fastInto(it, item, &inv.StatefulSets)
 	case "DaemonSet":
-		return fastInto(item, &inv.DaemonSets)
+		return fastInto(it, item, &inv.DaemonSets)
 	case "Job":
-		return fastInto(item, &inv.Jobs)
+		return fastInto(it, item, &inv.Jobs)
 	case "CronJob":
-		return fastInto(item, &inv.CronJobs)
+		return fastInto(it, item, &inv.CronJobs)
 	case "Service":
-		return fastInto(item, &inv.Services)
+		return fastInto(it, item, &inv.Services)
 	case "Ingress":
-		return fastInto(item, &inv.Ingresses)
+		return fastInto(it, item, &inv.Ingresses)
 	case "ServiceAccount":
-		return fastInto(item, &inv.ServiceAccounts)
+		return fastInto(it, item, &inv.ServiceAccounts)
 	default:
 		inv.Skipped[kind]++
 	}
 	return nil
 }
 
-func fastInto[T any](item []byte, dst *[]*T) error {
+func fastInto[T any](it *jsoniter.Iterator, item []byte, dst *[]*T) error {
 	v := new(T)
-	if err := fastJSON.Unmarshal(item, v); err != nil {
+	if err := decodeItem(it, item, v); err != nil {
 		return err
 	}
 	*dst = append(*dst, v)
+	return nil
+}
+
+// decodeItem decodes one JSON value (item holds exactly one) into v with
+// the parse's own iterator: fastJSON.Unmarshal's pooled iterators would
+// keep the last item, and with it the whole snapshot, alive.
+func decodeItem(it *jsoniter.Iterator, item []byte, v any) error {
+	it.ResetBytes(item)
+	it.Error = nil
+	it.ReadVal(v)
+	if it.Error != nil && it.Error != io.EOF {
+		return it.Error
+	}
 	return nil
 }
 

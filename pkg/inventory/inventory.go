@@ -59,8 +59,10 @@ type Inventory struct {
 	ingBySvc   map[nsName][]*networkingv1.Ingress
 	podsByLbl  map[label][]*corev1.Pod
 	// podRaw holds the item bytes of pods read by decodePod (which keeps
-	// only some fields), for WriteList.
-	podRaw map[*corev1.Pod][]byte
+	// only some fields) in Parse, for WriteList; slimPods says that Load
+	// read pods with decodePod and kept nothing else.
+	podRaw   map[*corev1.Pod][]byte
+	slimPods bool
 }
 
 // ControllerPods are the pods of one top-level controller in a namespace,
@@ -71,7 +73,10 @@ type ControllerPods struct {
 	Pods       []*corev1.Pod // sorted by name
 }
 
-// Load reads a snapshot file (JSON or YAML), or standard input for "-".
+// Load reads a snapshot file (JSON or YAML), or standard input for "-",
+// to evaluate releases against: pods hold the fields listed in pod.go (THE
+// RULE) and nothing else is kept, so WriteList refuses such an inventory
+// (use Parse to rewrite a snapshot).
 func Load(path string) (*Inventory, error) {
 	var b []byte
 	var err error
@@ -83,7 +88,7 @@ func Load(path string) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	inv, err := parse(b, path, true)
+	inv, err := parse(b, path, false)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
@@ -91,14 +96,15 @@ func Load(path string) (*Inventory, error) {
 }
 
 // Parse builds an Inventory from snapshot bytes. Pods hold the fields
-// listed in pod.go (THE RULE) when the snapshot is a JSON List; WriteList
-// still writes them whole.
-func Parse(b []byte, file string) (*Inventory, error) { return parse(b, file, false) }
+// listed in pod.go (THE RULE) when the snapshot is a JSON List; the
+// inventory keeps a copy of each pod's bytes, so WriteList writes pods
+// whole.
+func Parse(b []byte, file string) (*Inventory, error) { return parse(b, file, true) }
 
-// parse is Parse; own says whether the inventory may keep b.
-func parse(b []byte, file string, own bool) (*Inventory, error) {
+// parse is Parse; keep says whether to keep the pods' bytes for WriteList.
+func parse(b []byte, file string, keep bool) (*Inventory, error) {
 	inv := New()
-	if parseList(b, inv, own) == nil {
+	if parseList(b, inv, keep) == nil {
 		sum := sha256.Sum256(b)
 		inv.Digest = "sha256:" + hex.EncodeToString(sum[:])
 		inv.Index()

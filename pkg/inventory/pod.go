@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsoniter "github.com/json-iterator/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,8 +42,9 @@ import (
 // list, and TestSlimPodAgrees compares this decoder with a full decode of
 // realistic pods field by field.
 //
-// WriteList still writes every field: the inventory keeps each pod's item
-// bytes (podRaw) and decodes them in full when writing.
+// Parse keeps a copy of each pod's item bytes (podRaw), and WriteList
+// decodes them in full to write the pod whole. Load, the gate's path, keeps
+// nothing else (a third less heap); WriteList refuses such an inventory.
 //
 // The decoder accepts exactly the documents that a full decode gives the
 // same kept fields for; anything else (a key spelled in another case, a
@@ -58,6 +60,7 @@ type podDecoder struct {
 	b      []byte
 	i      int
 	intern map[string]string
+	it     *jsoniter.Iterator // for typed
 
 	cache       [1024]string
 	lastTimeTok string
@@ -417,7 +420,7 @@ func (d *podDecoder) typed(v any) bool {
 	}
 	start := d.i
 	d.skip()
-	if err := fastJSON.Unmarshal(d.b[start:d.i], v); err != nil {
+	if err := decodeItem(d.it, d.b[start:d.i], v); err != nil {
 		d.fail()
 	}
 	return true

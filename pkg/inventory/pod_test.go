@@ -3,6 +3,7 @@ package inventory
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"reflect"
 	"strconv"
@@ -181,6 +182,43 @@ func TestSlimPodWritesWhole(t *testing.T) {
 	if !bytes.Contains(written(t, fast), []byte("kube-api-access-7zq4m")) {
 		t.Error("volumes lost in WriteList")
 	}
+}
+
+// Load keeps only the decoded fields: the same pods as Parse, and WriteList
+// refuses to write them.
+func TestLoadSlim(t *testing.T) {
+	loaded, err := Load("testdata/pods.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := Parse(mustRead(t, "testdata/pods.json"), "pods.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.podRaw != nil || !reflect.DeepEqual(loaded.Pods, parsed.Pods) || loaded.Digest != parsed.Digest {
+		t.Error("Load and Parse read different pods")
+	}
+	err = loaded.WriteList(io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "Parse") {
+		t.Errorf("WriteList of a loaded inventory: %v", err)
+	}
+	// A YAML snapshot takes the generic path: whole pods, writable.
+	y, err := Load("testdata/small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := y.WriteList(io.Discard); err != nil {
+		t.Error(err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestSlimPodFallsBack(t *testing.T) {

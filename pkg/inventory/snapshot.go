@@ -40,8 +40,13 @@ var Kinds = []struct{ Kind, APIVersion, Resource string }{
 // kinds in the order of Kinds, objects sorted by namespace and name, one
 // object per line. Managed fields and kubectl's last-applied annotation are
 // left out. The output is deterministic: the same inventory gives the same
-// bytes. The inventory's objects are not modified.
+// bytes. The inventory's objects are not modified. An inventory read by
+// Load cannot be written (its pods hold only some fields): WriteList
+// returns an error.
 func (inv *Inventory) WriteList(w io.Writer) error {
+	if inv.slimPods {
+		return fmt.Errorf("write inventory: Load kept only the pod fields that pulsegate reads; read the snapshot with Parse to write it")
+	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	if _, err := bw.WriteString("{\"apiVersion\":\"v1\",\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"\"},\"items\":["); err != nil {
 		return err
