@@ -605,6 +605,33 @@ func (b *SignalBlocks) Take() []signal.Signal {
 	return out
 }
 
+// mayBeList reports whether doc may decode as a Kubernetes-style List (see
+// splitEnvelope), more cheaply than decoding it: it is false when doc has
+// no `"items"`, or has no escapes and no `List"` (where a kind that ends in
+// "List" would end, written plainly). It is never false for a List.
+func mayBeList(doc []byte) bool {
+	if bytes.IndexByte(doc, '\\') < 0 && !containsListEnd(doc) {
+		return false
+	}
+	return containsItemsKey(doc)
+}
+
+// containsListEnd reports whether doc contains `List"`, anchored on the
+// 'L', which is rare in JSON.
+func containsListEnd(doc []byte) bool {
+	for i := 0; i+4 < len(doc); i++ {
+		j := bytes.IndexByte(doc[i:len(doc)-4], 'L')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if doc[i+1] == 'i' && doc[i+2] == 's' && doc[i+3] == 't' && doc[i+4] == '"' {
+			return true
+		}
+	}
+	return false
+}
+
 // containsItemsKey reports whether doc contains `"items"`, as
 // bytes.Contains would, but anchored on its rarer 'm': the reader asks it
 // of every JSON line before it decodes a line as a Kubernetes List.

@@ -215,6 +215,49 @@ func FuzzContainsItemsKey(f *testing.F) {
 	})
 }
 
+func TestContainsListEnd(t *testing.T) {
+	for _, s := range []string{"", `List"`, `xList"`, `List`, `Lis"`, `LList"`, `"kind":"PodList"`, `LLLLList"x`, `List "`} {
+		if got, want := containsListEnd([]byte(s)), strings.Contains(s, `List"`); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}
+
+// isList is what splitEnvelope decides of a JSON line that is not an array.
+func isList(doc []byte) bool {
+	var list struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	return strings.Contains(string(doc), `"items"`) && json.Unmarshal(doc, &list) == nil && list.Items != nil &&
+		strings.HasSuffix(list.Kind, "List")
+}
+
+func TestMayBeList(t *testing.T) {
+	for _, s := range []string{`{"kind":"PodList","items":[]}`, `{"kind":"Pod\u004cist","items":[{}]}`, `{"KIND":"XList","items":[1]}`,
+		`{"kind":"Li\u0073t","items":[]}`, `{"kind":"Pod","items":[]}`, `{"items":[]}`, `{"kind":"List"}`} {
+		if isList([]byte(s)) && !mayBeList([]byte(s)) {
+			t.Errorf("%s: a List, mayBeList says no", s)
+		}
+	}
+	if mayBeList([]byte(`{"kind":"Pod","items":[]}`)) || mayBeList([]byte(`{"rule":"x","output":"List"}`)) {
+		t.Error("mayBeList is true for an object that is plainly no List")
+	}
+}
+
+func FuzzMayBeList(f *testing.F) {
+	f.Add(`{"kind":"PodList","items":[]}`)
+	f.Add(`{"kind":"Pod\u004cist","items":[{}]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := containsListEnd([]byte(s)), strings.Contains(s, `List"`); got != want {
+			t.Fatalf("%q: containsListEnd %v, want %v", s, got, want)
+		}
+		if isList([]byte(s)) && !mayBeList([]byte(s)) {
+			t.Fatalf("%q: a List, mayBeList says no", s)
+		}
+	})
+}
+
 func TestStringArena(t *testing.T) {
 	var a StringArena
 	var got []string

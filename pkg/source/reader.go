@@ -172,7 +172,7 @@ func splitEnvelope(doc []byte, unwrap UnwrapFunc) ([]json.RawMessage, bool) {
 		}
 	}
 	// Cheap pre-check before decoding: lists are rare in line streams.
-	if !containsItemsKey(doc) {
+	if !mayBeList(doc) {
 		return nil, false
 	}
 	var list struct {
