@@ -21,8 +21,9 @@ func benchRecords(b *testing.B) ([][]byte, int64) {
 }
 
 // BenchmarkParse reports MB/s and allocations per record batch; the
-// "map" case is a plain encoding/json decode of the same bytes into
-// map[string]any, for the ratio.
+// "encoding-json" case is Parse without its fast path, and the "map" case
+// a plain encoding/json decode of the same bytes into map[string]any, for
+// the ratios.
 func BenchmarkParse(b *testing.B) {
 	recs, size := benchRecords(b)
 	b.Run("parse", func(b *testing.B) {
@@ -36,6 +37,18 @@ func BenchmarkParse(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+	})
+	// The same parser with encoding/json only (the fast path off): what
+	// Parse cost before the fast path.
+	b.Run("encoding-json", func(b *testing.B) {
+		p := &Parser{slow: true}
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			for _, r := range recs {
+				p.Parse(source.Record{Data: r, File: "bench", Line: 1})
+			}
+		}
 	})
 	b.Run("map", func(b *testing.B) {
 		b.SetBytes(size)
