@@ -378,3 +378,33 @@ func TestReadItemLinesEventBridge(t *testing.T) {
 		t.Errorf("lines %v, %v; want [12 44]", got, err)
 	}
 }
+
+// prettyArray is a pretty-printed JSON array of n small records, as
+// `jq .` writes them.
+func prettyArray(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("[\n")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "  {\n    \"id\": \"r-%06d\",\n    \"time\": \"2026-11-30T06:00:00Z\",\n    \"severity\": \"HIGH\",\n    \"rule\": \"CVE-2024-3094\",\n    \"namespace\": \"payments\"\n  }", i)
+	}
+	b.WriteString("\n]\n")
+	return b.Bytes()
+}
+
+// BenchmarkReadPrettyArray reads a pretty-printed array of 10,000 records
+// (1.4 MB): the document path, where each item's line is found.
+func BenchmarkReadPrettyArray(b *testing.B) {
+	in := prettyArray(10000)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		err := source.ReadRecords(bytes.NewReader(in), "in", nil, func(source.Record) error { n++; return nil }, nil)
+		if err != nil || n != 10000 {
+			b.Fatal(n, err)
+		}
+	}
+}
