@@ -180,6 +180,11 @@ func Run(p Params, env Env) (*policy.Decision, error) {
 		return nil, tasks.Usage(err)
 	}
 	inputs["inventory"] = inv.Digest
+	// A Rollout with a workloadRef takes its template (and images) from the
+	// cluster's Deployment when the release does not ship it.
+	if rel, err = correlate.Resolve(rel, inv); err != nil {
+		return nil, tasks.Usage(err)
+	}
 	ls, err := correlate.Correlate(rel, inv)
 	if err != nil {
 		return nil, tasks.Usage(err)

@@ -213,3 +213,60 @@ func TestScoping(t *testing.T) {
 		}
 	}
 }
+
+// A Rollout whose workloadRef names a Deployment that only the cluster has
+// takes that Deployment's template: its image reaches the policy's release
+// images and its pods' nodes reach the landing set.
+func TestRolloutWorkloadRefFromCluster(t *testing.T) {
+	dir := t.TempDir()
+	rel := filepath.Join(dir, "rollout.yaml")
+	manifest := `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: cart
+  namespace: storefront
+spec:
+  replicas: 2
+  workloadRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: cart
+  strategy:
+    canary: {}
+`
+	if err := os.WriteFile(rel, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := demoParams("storefront-web.yaml")
+	p.Release = rel
+	d, err := Run(p, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, im := range d.Release.Images {
+		refs = append(refs, im.Ref)
+	}
+	if want := "registry.example.com/storefront/cart:3.0.7"; len(refs) != 1 || refs[0] != want {
+		t.Errorf("release images = %v, want [%s]", refs, want)
+	}
+	nodes := 0
+	for _, tg := range d.Targets {
+		if tg.Kind == "Node" {
+			nodes++
+		}
+	}
+	if nodes == 0 {
+		t.Errorf("no node among the targets: %+v", d.Targets)
+	}
+
+	// Without the Deployment anywhere, the error names the Rollout.
+	bad := strings.ReplaceAll(manifest, "name: cart\n  strategy", "name: gone\n  strategy")
+	if err := os.WriteFile(rel, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(p, env())
+	if err == nil || !tasks.IsUsage(err) || !strings.Contains(err.Error(), "Rollout storefront/cart") {
+		t.Errorf("err = %v, want a usage error naming the Rollout", err)
+	}
+}
