@@ -51,6 +51,9 @@ import (
 // repeated key, a wrong type, an escaped key) makes the whole List fall back
 // to the generic path, which reports errors with file, line and field.
 
+// maxDepth bounds the nesting of skipped values (encoding/json's limit).
+const maxDepth = 10000
+
 // errDecode aborts the fast path; parseFast's recover turns it into
 // errFallback.
 type errDecode struct{}
@@ -60,6 +63,7 @@ type podDecoder struct {
 	b      []byte
 	i      int
 	intern map[string]string
+	depth  int                // of nested values in skip
 	it     *jsoniter.Iterator // for typed
 
 	cache       [1024]string
@@ -432,6 +436,15 @@ func (d *podDecoder) skip() {
 	d.ws()
 	if d.i >= len(d.b) {
 		d.fail()
+	}
+	switch c := d.b[d.i]; c {
+	case '{', '[':
+		// Nesting is bounded as in encoding/json: a deep document must not
+		// exhaust the stack (that is fatal, not a panic).
+		if d.depth++; d.depth > maxDepth {
+			d.fail()
+		}
+		defer func() { d.depth-- }()
 	}
 	switch c := d.b[d.i]; c {
 	case '{':

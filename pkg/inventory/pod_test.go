@@ -242,6 +242,7 @@ func TestSlimPodFallsBack(t *testing.T) {
 		"null item":           []byte(`{"kind":"List","items":[null]}`),
 		"escaped key":         pod(`"metadata":{"n\u0061me":"p"}`),
 		"bad affinity":        pod(`"spec":{"affinity":{"nodeAffinity":5}}`),
+		"deep":                pod(`"spec":{"volumes":` + strings.Repeat("[", 200000) + strings.Repeat("]", 200000) + `}`),
 	} {
 		if err := parseFast(doc, New()); err == nil {
 			t.Errorf("%s: took the fast path", name)
