@@ -107,18 +107,6 @@ type Parser struct {
 	scratch []byte
 }
 
-// one returns s alone in a slice (capacity 1, so that appending to it
-// copies) cut from a block of 64: one allocation per 64 records.
-func (p *Parser) one(s *signal.Signal) []signal.Signal {
-	if len(p.blocks) == 0 {
-		p.blocks = make([]signal.Signal, 64)
-	}
-	out := p.blocks[:1:1]
-	out[0] = *s
-	p.blocks = p.blocks[1:]
-	return out
-}
-
 type event struct {
 	Kind                     json.RawMessage   `json:"kind"`
 	APIVersion               string            `json:"apiVersion"`
@@ -187,7 +175,12 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	if e.Verb == "" {
 		return nil, errors.New(`missing field "verb"`)
 	}
-	s := signal.Signal{
+	// The Signal is built in place, in the block it is returned from.
+	if len(p.blocks) == 0 {
+		p.blocks = make([]signal.Signal, 64)
+	}
+	s := &p.blocks[0]
+	*s = signal.Signal{
 		ID:       signal.MakeID(Type, rec.Data),
 		Time:     t,
 		Product:  Spec.Product,
@@ -205,11 +198,15 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	// setAttrs, and images, command or risks), so that the map does not
 	// grow on the way: 14 fill the 16 slots of a map made for 14.
 	s.Attrs = make(map[string]string, 14)
-	setAsset(&s, e, &objs)
-	classify(&s, e, &objs)
+	setAsset(s, e, &objs)
+	classify(s, e, &objs)
 	s.Score = s.Severity.Score()
-	setAttrs(&s, e)
-	return p.one(&s), nil
+	setAttrs(s, e)
+	// s alone (capacity 1, so that appending to it copies), cut from a
+	// block of 64: one allocation per 64 records.
+	out := p.blocks[:1:1]
+	p.blocks = p.blocks[1:]
+	return out, nil
 }
 
 func checkKind(e *event) error {
