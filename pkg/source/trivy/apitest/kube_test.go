@@ -76,6 +76,59 @@ func TestKubeAPI(t *testing.T) {
 	t.Run("bad item", func(t *testing.T) { testBadItem(t, s, dyn) })
 	t.Run("RBAC", func(t *testing.T) { testRBAC(t, s, dyn) })
 	t.Run("fetch --config", func(t *testing.T) { testFetchConfig(t, s, dyn) })
+	t.Run("gate --config", func(t *testing.T) { testGateConfig(t, s, dyn) })
+}
+
+// The gate without a store polls a Kubernetes API source itself, as it
+// polls a url source.
+func testGateConfig(t *testing.T, s *kube.Server, dyn dynamic.Interface) {
+	ns := namespace(t, s, "trivy-gate")
+	create(t, dyn, sample(t, ns)...)
+	dir := t.TempDir()
+	must(t, s.WriteKubeconfig(filepath.Join(dir, "kubeconfig"), s.Config))
+	demo, err := filepath.Abs("../../../../examples/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "pulsegate.yaml")
+	must(t, os.WriteFile(cf, []byte(fmt.Sprintf(`inventory: %s/inventory.json
+cluster: prod-eu-1
+now: "2026-11-30T10:00:00Z"
+telemetry:
+  - name: trivy-operator
+    type: trivy
+    max_age: 26h
+    kubernetes:
+      kubeconfig: kubeconfig
+      namespaces: [%s]
+`, demo, ns)), 0o600))
+	status := func() string {
+		t.Helper()
+		code, stdout, stderr := execute("gate", "--config", cf, "--release", demo+"/releases/payments-api.yaml", "-o", "json")
+		var d struct {
+			Sources []struct {
+				Name   string `json:"name"`
+				Status string `json:"status"`
+			} `json:"sources"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &d); err != nil || code == 2 || code == 3 || len(d.Sources) != 1 || d.Sources[0].Name != "trivy-operator" {
+			t.Fatalf("pulsegate gate: exit %d, %v, %s, stderr %q", code, err, stdout, stderr)
+		}
+		return d.Sources[0].Status
+	}
+	// The reports answer, about workloads the release does not touch.
+	if got := status(); got != "no_data" {
+		t.Errorf("status %q, want no_data", got)
+	}
+	// With credentials the API server refuses, the source is unavailable.
+	nobody, err := s.UserConfig(kube.NobodyUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.WriteKubeconfig(filepath.Join(dir, "kubeconfig"), nobody))
+	if got := status(); got != "unavailable" {
+		t.Errorf("status as nobody %q, want unavailable", got)
+	}
 }
 
 func dynamicClient(t *testing.T, cfg *rest.Config) dynamic.Interface {
