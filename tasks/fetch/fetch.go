@@ -1,5 +1,6 @@
 // Package fetch is the step that polls the configured pull sources
-// (prometheus, alertmanager, msgraph-alerts, crowdstrike) once and writes
+// (prometheus, alertmanager, msgraph-alerts, crowdstrike over HTTP; trivy
+// through the Kubernetes API) once and writes
 // their Signals as JSON lines, into the store (pkg/store), or both. With a
 // store it also reads the configured file sources into it, records every
 // source's freshness there and expires old Signals. `pulsegate fetch` runs
