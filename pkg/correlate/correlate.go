@@ -1031,22 +1031,30 @@ func (b *builder) finish() *LandingSet {
 	for _, p := range b.pinned {
 		pinned[p.node] = append(pinned[p.node], p.ref)
 	}
-	nodeTargets := make([]Target, 0, len(b.nodes))
+	// First what every node gets, to size the lists; then the lists.
+	rs := make([]*nodeResult, len(b.nodes))
+	var perNodeResults []nodeResult
+	if anyPerNode {
+		perNodeResults = make([]nodeResult, len(b.nodes))
+	}
+	nExcluded, nTargets := 0, 0
+	var none nodeResult
 	for i, n := range b.nodes {
-		var r nodeResult
+		r := &none
 		if prof != nil {
 			id := prof.id(n)
 			if id == len(memo) {
 				memo = append(memo, nil)
 			}
 			if anyPerNode {
-				r = b.decide(n, id)
-			} else if m := memo[id]; m != nil {
-				r = *m
+				perNodeResults[i] = b.decide(n, id)
+				r = &perNodeResults[i]
+			} else if memo[id] != nil {
+				r = memo[id]
 			} else {
 				m := b.decide(n, id)
 				memo[id] = &m
-				r = m
+				r = &m
 			}
 		}
 		var refs []string
@@ -1054,13 +1062,25 @@ func (b *builder) finish() *LandingSet {
 			refs = pinned[n.Name]
 		}
 		if len(refs) > 0 {
-			if r.firstRef == "" {
-				r.firstRef = "spec.nodeName of " + refs[0]
+			c := *r
+			if c.firstRef == "" {
+				c.firstRef = "spec.nodeName of " + refs[0]
 			}
-			r.eligible = append(append([]string(nil), r.eligible...), refs...)
-			sortUnique(&r.eligible, true)
+			c.eligible = append(append([]string(nil), c.eligible...), refs...)
+			sortUnique(&c.eligible, true)
 			delete(pinned, n.Name)
+			r = &c
 		}
+		rs[i] = r
+		nExcluded += len(r.excluded)
+		if b.current[i] != nil || len(r.eligible) > 0 {
+			nTargets++
+		}
+	}
+	ls.Excluded = make([]Excluded, 0, nExcluded+len(pinned))
+	nodeTargets := make([]Target, 0, nTargets)
+	for i, n := range b.nodes {
+		r := rs[i]
 		for _, g := range r.excluded {
 			ls.Excluded = append(ls.Excluded, Excluded{Kind: "Node", Name: n.Name, Workload: g.workloads[0], Workloads: g.workloads, Reason: g.reason})
 		}
