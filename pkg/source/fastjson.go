@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/pulsegate/pulsegate/pkg/signal"
 )
@@ -535,12 +534,12 @@ func FoldsToAny(k string, names []string) bool {
 }
 
 // StringArena copies byte slices into strings cut from large shared
-// blocks: one allocation per block rather than one per string. A block's
-// bytes are never written again once a string covers them, and a block
-// lives as long as any string cut from it. The zero value is ready to use;
-// not safe for concurrent use.
+// blocks: one allocation per block rather than one per string, and no
+// zeroing (a block is a strings.Builder's buffer, which it never writes
+// twice). A block lives as long as any string cut from it. The zero value
+// is ready to use; not safe for concurrent use.
 type StringArena struct {
-	buf []byte
+	b strings.Builder
 }
 
 // ArenaBlock is the size of a StringArena block; longer slices get a string
@@ -552,15 +551,16 @@ func (a *StringArena) String(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if len(b) > cap(a.buf)-len(a.buf) {
+	if len(b) > a.b.Cap()-a.b.Len() {
 		if len(b) > ArenaBlock/8 {
 			return string(b)
 		}
-		a.buf = make([]byte, 0, ArenaBlock)
+		a.b = strings.Builder{} // the old block stays with its strings
+		a.b.Grow(ArenaBlock)
 	}
-	n := len(a.buf)
-	a.buf = append(a.buf, b...)
-	return unsafe.String(&a.buf[n], len(b))
+	n := a.b.Len()
+	a.b.Write(b)
+	return a.b.String()[n:]
 }
 
 // SignalBlocks hands out one-Signal slices cut from blocks of 64: a parser
