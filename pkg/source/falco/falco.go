@@ -46,7 +46,6 @@ const MetricsRule = "Falco internal: metrics snapshot"
 // Parser parses Falco alerts. The zero value is ready to use. It reuses its
 // buffers: not safe for concurrent use.
 type Parser struct {
-	a      alert
 	sc     source.JSONScanner
 	tags   []string
 	wire   wireAlert
@@ -154,19 +153,20 @@ func (p *Parser) AppendParse(dst []signal.Signal, rec source.Record) ([]signal.S
 // parse reads rec into s, which is zero.
 func (p *Parser) parse(rec source.Record, s *signal.Signal) error {
 	// The record's text, copied once: the Signal's strings are cut from it.
-	if !p.scan(p.text.String(rec.Data)) {
-		if err := p.decode(rec.Data); err != nil {
+	var a alert // on the stack: no write barriers while it is filled
+	if !p.scan(p.text.String(rec.Data), &a) {
+		if err := p.decode(rec.Data, &a); err != nil {
 			return err
 		}
 	}
-	return p.normalize(rec, &p.a, s)
+	return p.normalize(rec, &a, s)
 }
 
-// scan reads the record with the scanner into p.a; false when it gave up
-// (anything encoding/json might read differently, or reject).
-func (p *Parser) scan(data string) bool {
-	p.a = alert{}
-	a, sc := &p.a, &p.sc
+// scan reads the record with the scanner into a, which is zero; false
+// when it gave up (anything encoding/json might read differently, or
+// reject).
+func (p *Parser) scan(data string, a *alert) bool {
+	sc := &p.sc
 	sc.Reset(data)
 	var seen uint16
 	for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
@@ -237,18 +237,18 @@ func (p *Parser) scan(data string) bool {
 	return sc.End()
 }
 
-// decode reads the record with encoding/json into p.a.
-func (p *Parser) decode(data []byte) error {
+// decode reads the record with encoding/json into a.
+func (p *Parser) decode(data []byte, a *alert) error {
 	p.wire = wireAlert{}
 	w := &p.wire
 	if err := json.Unmarshal(data, w); err != nil {
 		return fmt.Errorf("not a Falco alert: %v", source.JSONReason(err))
 	}
-	p.a = alert{Time: w.Time, Rule: w.Rule, Priority: w.Priority, Output: w.Output, Source: w.Source,
+	*a = alert{Time: w.Time, Rule: w.Rule, Priority: w.Priority, Output: w.Output, Source: w.Source,
 		Hostname: w.Hostname, UUID: w.UUID, Tags: w.Tags}
 	for k, v := range w.OutputFields {
 		if i := fieldIndex(k); i >= 0 {
-			p.a.f[i] = string(v)
+			a.f[i] = string(v)
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ const worldIdentity = 2
 // Parser parses Hubble flows. It reuses its decoding buffers: not safe for
 // concurrent use.
 type Parser struct {
-	r     record
+	wire  record // what encoding/json decodes into when the scanner gives up
 	sc    source.JSONScanner
 	inner flow
 	parts [2]flowParts // of the top-level flow fields and of "flow"
@@ -258,22 +258,23 @@ func (p *Parser) AppendParse(dst []signal.Signal, rec source.Record) ([]signal.S
 // parse reads rec into s, which is zero.
 func (p *Parser) parse(rec source.Record, s *signal.Signal) error {
 	// The record's text, copied once: the Signal's strings are cut from it.
-	if !p.scan(p.text.String(rec.Data)) {
-		p.r = record{}
-		if err := json.Unmarshal(rec.Data, &p.r); err != nil {
+	var r record // on the stack: no write barriers while it is filled
+	if !p.scan(p.text.String(rec.Data), &r) {
+		p.wire = record{}
+		if err := json.Unmarshal(rec.Data, &p.wire); err != nil {
 			return fmt.Errorf("not a Hubble flow: %s", source.JSONReason(err))
 		}
+		r = p.wire
 	}
-	return p.normalize(rec, s)
+	return p.normalize(rec, &r, s)
 }
 
-// scan reads the record with the scanner into p.r; false when it gave up
+// scan reads the record with the scanner into r, which is zero; false when it gave up
 // (anything encoding/json might read differently, or reject).
-func (p *Parser) scan(data string) bool {
-	p.r = record{}
+func (p *Parser) scan(data string, r *record) bool {
 	sc := &p.sc
 	sc.Reset(data)
-	p.scanFlow(&p.r.flow, &p.parts[0], &p.r)
+	p.scanFlow(&r.flow, &p.parts[0], r)
 	return sc.End()
 }
 
@@ -637,11 +638,11 @@ func (p *Parser) scanWorkload(w *workload) {
 	}
 }
 
-// normalize fills s from p.r.
-func (p *Parser) normalize(rec source.Record, s *signal.Signal) error {
-	f := &p.r.flow
-	if p.r.Flow != nil {
-		f = p.r.Flow
+// normalize fills s from r.
+func (p *Parser) normalize(rec source.Record, r *record, s *signal.Signal) error {
+	f := &r.flow
+	if r.Flow != nil {
+		f = r.Flow
 	}
 	if f.Source == nil && f.Destination == nil && f.IP == nil {
 		return errors.New(`not a Hubble flow: no "source", "destination" or "IP"`)
@@ -649,7 +650,7 @@ func (p *Parser) normalize(rec source.Record, s *signal.Signal) error {
 	ts := f.Time
 	field := "flow.time"
 	if ts == "" {
-		ts, field = p.r.Time, "time"
+		ts, field = r.Time, "time"
 	}
 	var t time.Time
 	var err error
@@ -665,7 +666,7 @@ func (p *Parser) normalize(rec source.Record, s *signal.Signal) error {
 	}
 	node := f.NodeName
 	if node == "" {
-		node = p.r.NodeName
+		node = r.NodeName
 	}
 	src, dst := f.Source, f.Destination
 	local, peer := src, dst
