@@ -68,6 +68,9 @@ var eventKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "req
 func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) bool {
 	f.str = [nStrings]span{}
 	f.kind, f.reqObj, f.respObj = nil, nil, nil
+	if cap(f.groups)+cap(f.ips) > 1024 { // not a huge record's
+		f.groups, f.ips, f.groupEnds, f.ipEnds, f.groupsBuf, f.ipsBuf = nil, nil, nil, nil, nil, nil
+	}
 	f.groups, f.ips = f.groups[:0], f.ips[:0]
 	f.hasUser, f.hasImpersonated, f.hasRef, f.hasStatus, f.hasIPs, f.hasGroups, f.hasAnnotations = false, false, false, false, false, false, false
 	f.code = 0
