@@ -78,13 +78,46 @@ type podDecoder struct {
 	portBuf  []corev1.ContainerPort
 	conds    []corev1.PodCondition
 	statuses []corev1.ContainerStatus
+
+	pods       slab[corev1.Pod]
+	ownerSlab  slab[metav1.OwnerReference]
+	tolSlab    slab[corev1.Toleration]
+	ctrSlab    slab[corev1.Container]
+	portSlab   slab[corev1.ContainerPort]
+	condSlab   slab[corev1.PodCondition]
+	statusSlab slab[corev1.ContainerStatus]
 }
 
-// exact copies scratch into a new slice of its length.
-func exact[T any](scratch []T) []T {
-	out := make([]T, len(scratch))
-	copy(out, scratch)
-	return out
+// slab hands out values and exact-length slices from shared blocks: far
+// fewer allocations than one per pod and per list (a loaded inventory's
+// pods live and die together). Slices are capped at their length, so an
+// append never writes into a neighbour.
+type slab[T any] struct{ buf []T }
+
+// room makes room for n more values: blocks start small (a snapshot of a
+// few pods costs little) and double up to 256 values.
+func (s *slab[T]) room(n int) {
+	if n > cap(s.buf)-len(s.buf) {
+		s.buf = make([]T, 0, max(min(256, 2*cap(s.buf)), 8, n))
+	}
+}
+
+// new returns a pointer to a zero T.
+func (s *slab[T]) new() *T {
+	s.room(1)
+	s.buf = s.buf[:len(s.buf)+1]
+	return &s.buf[len(s.buf)-1]
+}
+
+// exact returns a copy of scratch (an empty, non-nil slice for none).
+func (s *slab[T]) exact(scratch []T) []T {
+	if len(scratch) == 0 {
+		return []T{}
+	}
+	s.room(len(scratch))
+	start := len(s.buf)
+	s.buf = append(s.buf, scratch...)
+	return s.buf[start:len(s.buf):len(s.buf)]
 }
 
 func (d *podDecoder) fail() { panic(errDecode{}) }
@@ -215,6 +248,20 @@ func (d *podDecoder) once(seen *uint64, bit uint) {
 // rawString returns the bytes of a string token (quotes included) and
 // whether it needs unescaping or validation.
 func (d *podDecoder) rawString() (tok []byte, plain bool) {
+	start := d.i
+	d.skipString()
+	tok = d.b[start:d.i]
+	body := tok[1 : len(tok)-1]
+	for _, c := range body {
+		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+			return tok, false
+		}
+	}
+	return tok, true
+}
+
+// skipString moves past a string token without looking inside.
+func (d *podDecoder) skipString() {
 	if d.i >= len(d.b) || d.b[d.i] != '"' {
 		d.fail()
 	}
@@ -237,14 +284,6 @@ func (d *podDecoder) rawString() (tok []byte, plain bool) {
 		}
 	}
 	d.i = p
-	tok = d.b[start:p]
-	body := tok[1 : len(tok)-1]
-	for _, c := range body {
-		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
-			return tok, false
-		}
-	}
-	return tok, true
 }
 
 // str reads a string (null leaves ""); interned strings share one copy.
@@ -450,7 +489,7 @@ func (d *podDecoder) skip() {
 	case '{':
 		d.i++
 		for first := true; d.more('}', &first); {
-			d.rawString()
+			d.skipString()
 			d.ws()
 			if d.i >= len(d.b) || d.b[d.i] != ':' {
 				d.fail()
@@ -464,7 +503,7 @@ func (d *podDecoder) skip() {
 			d.skip()
 		}
 	case '"':
-		d.rawString()
+		d.skipString()
 	case 't', 'f':
 		d.bool()
 	case 'n':
@@ -492,7 +531,7 @@ var (
 
 // pod decodes one pod item starting at d.i.
 func (d *podDecoder) pod() *corev1.Pod {
-	p := new(corev1.Pod)
+	p := d.pods.new()
 	if !d.open('{') {
 		d.fail() // a null item is not a pod
 	}
@@ -569,7 +608,7 @@ func (d *podDecoder) meta(m *metav1.ObjectMeta) {
 			for first := true; d.more(']', &first); {
 				d.owners = append(d.owners, d.owner())
 			}
-			m.OwnerReferences = exact(d.owners)
+			m.OwnerReferences = d.ownerSlab.exact(d.owners)
 		default:
 			d.unknown(k, metaKeys)
 		}
@@ -662,7 +701,7 @@ func (d *podDecoder) spec(s *corev1.PodSpec) {
 			for first := true; d.more(']', &first); {
 				d.tols = append(d.tols, d.toleration())
 			}
-			s.Tolerations = exact(d.tols)
+			s.Tolerations = d.tolSlab.exact(d.tols)
 		case "containers":
 			d.once(&seen, 11)
 			s.Containers = d.containers()
@@ -738,7 +777,7 @@ func (d *podDecoder) containers() []corev1.Container {
 		}
 		d.ctrs = append(d.ctrs, c)
 	}
-	return exact(d.ctrs)
+	return d.ctrSlab.exact(d.ctrs)
 }
 
 func (d *podDecoder) ports() []corev1.ContainerPort {
@@ -776,7 +815,7 @@ func (d *podDecoder) ports() []corev1.ContainerPort {
 		}
 		d.portBuf = append(d.portBuf, p)
 	}
-	return exact(d.portBuf)
+	return d.portSlab.exact(d.portBuf)
 }
 
 func (d *podDecoder) status(s *corev1.PodStatus) {
@@ -856,7 +895,7 @@ func (d *podDecoder) status(s *corev1.PodStatus) {
 				}
 				d.conds = append(d.conds, c)
 			}
-			s.Conditions = exact(d.conds)
+			s.Conditions = d.condSlab.exact(d.conds)
 		case "containerStatuses":
 			d.once(&seen, 8)
 			s.ContainerStatuses = d.containerStatuses()
@@ -911,5 +950,5 @@ func (d *podDecoder) containerStatuses() []corev1.ContainerStatus {
 		}
 		d.statuses = append(d.statuses, c)
 	}
-	return exact(d.statuses)
+	return d.statusSlab.exact(d.statuses)
 }
