@@ -60,6 +60,7 @@ type alert struct {
 	Time, Rule, Priority, Output, Source, Hostname, UUID string
 	Tags                                                 []string
 	tagsText                                             string // the tags array's JSON text, when scanned
+	evtTime                                              string // output_fields["evt.time"] as JSON text
 	f                                                    fields
 }
 
@@ -216,9 +217,21 @@ func (p *Parser) scan(data string, a *alert) bool {
 			// A map: keys match exactly, and a repeated key's last value wins.
 			for ok := sc.ObjectStart(); ok; ok = sc.ObjectNext() {
 				i := fieldIndex(sc.Key())
-				v := sc.Skip()
-				if i >= 0 {
-					a.f[i] = v
+				switch {
+				case i < 0:
+					sc.Skip()
+				case sc.Peek() == '"':
+					start := sc.Offset()
+					a.f[i], _ = sc.String() // a substring unless it has escapes
+					if i == fEvtTime {
+						a.evtTime = data[start:sc.Offset()]
+					}
+				default:
+					raw := sc.Skip()
+					a.f[i] = fieldText(raw)
+					if i == fEvtTime {
+						a.evtTime = raw
+					}
 				}
 			}
 		default:
@@ -248,7 +261,10 @@ func (p *Parser) decode(data []byte, a *alert) error {
 		Hostname: w.Hostname, UUID: w.UUID, Tags: w.Tags}
 	for k, v := range w.OutputFields {
 		if i := fieldIndex(k); i >= 0 {
-			a.f[i] = string(v)
+			a.f[i] = fieldText(string(v))
+			if i == fEvtTime {
+				a.evtTime = string(v)
+			}
 		}
 	}
 	return nil
@@ -260,7 +276,7 @@ func (p *Parser) normalize(rec source.Record, a *alert, s *signal.Signal) error 
 		return errors.New(`missing field "rule"`)
 	}
 	f := &a.f
-	t, err := alertTime(a.Time, f[fEvtTime])
+	t, err := alertTime(a.Time, a.evtTime)
 	if err != nil {
 		return err
 	}
@@ -465,21 +481,22 @@ func fieldIndex(k string) int {
 	return -1
 }
 
-// fields holds the known output fields' JSON text ("" when absent).
+// fields holds the known output fields as text ("" when absent): see
+// fieldText.
 type fields [nFields]string
 
-// str returns a field's value as text: strings unquoted, numbers and
-// booleans verbatim (no float conversion), null and arrays as "".
-func (f *fields) str(i int) string {
-	v := f[i]
+// str returns field i's text.
+func (f *fields) str(i int) string { return f[i] }
+
+// fieldText turns an output field's JSON value into its text: strings
+// unquoted, numbers and booleans verbatim (no float conversion), null,
+// arrays and objects "".
+func fieldText(v string) string {
 	if len(v) == 0 {
 		return ""
 	}
 	switch v[0] {
 	case '"':
-		if s := v[1 : len(v)-1]; plainString(s) {
-			return s
-		}
 		var s string
 		if json.Unmarshal([]byte(v), &s) != nil {
 			return ""
@@ -490,15 +507,4 @@ func (f *fields) str(i int) string {
 	default:
 		return v
 	}
-}
-
-// plainString reports whether the body of a JSON string is its value: no
-// escapes, nothing but printable ASCII.
-func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '\\' || c < 0x20 || c >= utf8RuneSelf {
-			return false
-		}
-	}
-	return true
 }
