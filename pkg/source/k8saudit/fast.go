@@ -53,6 +53,9 @@ type fastEvent struct {
 	groupsBuf, ipsBuf         []string // reused
 	groupEnds, ipEnds         []int    // reused
 	buf                       []byte   // reused
+	// reqO and respO are the request and response objects when they were
+	// decoded on the way (see object).
+	reqO, respO *object
 	// Storage for the event's pointers: an event lives only during Parse.
 	ref objectRef
 	st  status
@@ -67,7 +70,7 @@ var eventKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "req
 // not, e is to be decoded with encoding/json.
 func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) bool {
 	f.str = [nStrings]span{}
-	f.kind, f.reqObj, f.respObj = nil, nil, nil
+	f.kind, f.reqObj, f.respObj, f.reqO, f.respO = nil, nil, nil, nil, nil
 	if cap(f.groups)+cap(f.ips) > 1024 { // not a huge record's
 		f.groups, f.ips, f.groupEnds, f.ipEnds, f.groupsBuf, f.ipsBuf = nil, nil, nil, nil, nil, nil
 	}
@@ -138,14 +141,16 @@ func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) boo
 		case "requestObject":
 			bit = 1 << 13
 			start := s.i
-			if !s.skip() {
+			f.reqO = f.object(&s, data, arena)
+			if s.err {
 				return false
 			}
 			f.reqObj = data[start:s.i]
 		case "responseObject":
 			bit = 1 << 14
 			start := s.i
-			if !s.skip() {
+			f.respO = f.object(&s, data, arena)
+			if s.err {
 				return false
 			}
 			f.respObj = data[start:s.i]
@@ -179,6 +184,52 @@ func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) boo
 	f.fill(data, e, arena)
 	return true
 }
+
+// object skips the object value at s.i, or decodes it on the way when the
+// verb and the objectRef, read before it, say that Parse will ask for it
+// (see setAsset and classify): then it returns it. Decoding fails as the
+// object (and so the record) would in objects.request; skipping does not.
+func (f *fastEvent) object(s *scanner, data []byte, arena *source.StringArena) *object {
+	if resource, ok := f.wants(data); ok && s.peek() == '{' {
+		sub := *s
+		sub.arena = arena
+		if o := sub.object(resource); !sub.err {
+			s.i = sub.i
+			return o
+		}
+	}
+	s.skip()
+	return nil
+}
+
+// wants reports whether Parse will decode the objects of the event read
+// so far, and the resource whose pod spec it will ask for.
+func (f *fastEvent) wants(data []byte) (resource string, ok bool) {
+	verb, res, sub := f.str[sVerb], f.str[sResource], f.str[sSubresource]
+	if !f.hasRef || verb.esc || res.esc || sub.esc || verb.end == verb.start || !isWrite(string(data[verb.start:verb.end])) {
+		return "", false
+	}
+	r := string(data[res.start:res.end])
+	switch r {
+	case "clusterroles", "roles", "clusterrolebindings", "rolebindings":
+		v := string(data[verb.start:verb.end])
+		return "", sub.end == sub.start && v != "delete" && v != "deletecollection"
+	case "pods":
+		if sub.end == sub.start {
+			return "pods", true
+		}
+		return "", string(data[sub.start:sub.end]) == "binding"
+	}
+	for _, w := range workloadResources {
+		if w == r && sub.end == sub.start {
+			return w, true
+		}
+	}
+	return "", false
+}
+
+// workloadResources are the keys of workloadKinds.
+var workloadResources = []string{"deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs"}
 
 // text reads a string or null into f.str[i].
 func (f *fastEvent) text(s *scanner, i int) {
@@ -529,7 +580,16 @@ func decodeObjectFast(raw []byte, arena *source.StringArena, resource string) (*
 	if s.peek() != '{' {
 		return nil, false
 	}
-	o := new(object)
+	o := s.object(resource)
+	if !s.end() {
+		return nil, false
+	}
+	return o, true
+}
+
+// object reads the object at s.i as decodeObjectFast does.
+func (s *scanner) object(resource string) *object {
+	o := &object{arena: s.arena}
 	s.fields(objectKeys, func(i int) {
 		switch i {
 		case 0:
@@ -563,7 +623,7 @@ func decodeObjectFast(raw []byte, arena *source.StringArena, resource string) (*
 		case 2:
 			start := s.i
 			if resource != "" && s.peek() == '{' {
-				sub := s
+				sub := *s
 				if ps := sub.podSpecOf(resource); !sub.err {
 					s.i = sub.i
 					o.ps, o.psResource, o.psDone = ps, resource, true
@@ -573,7 +633,7 @@ func decodeObjectFast(raw []byte, arena *source.StringArena, resource string) (*
 			} else {
 				s.skip()
 			}
-			o.Spec = raw[start:s.i]
+			o.Spec = s.b[start:s.i]
 		case 3:
 			s.fields(kindNameKeys, func(i int) {
 				if i == 0 {
@@ -598,10 +658,7 @@ func decodeObjectFast(raw []byte, arena *source.StringArena, resource string) (*
 			s.fields(nameKeys, func(int) { o.Target.Name = s.text() })
 		}
 	})
-	if !s.end() {
-		return nil, false
-	}
-	return o, true
+	return o
 }
 
 var (

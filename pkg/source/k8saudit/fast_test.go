@@ -306,3 +306,31 @@ func TestSpecialsFirst(t *testing.T) {
 		}
 	}
 }
+
+// The objects of a pod create are decoded in the same pass as the event,
+// and those of a get are not decoded at all.
+func TestObjectsOnTheWay(t *testing.T) {
+	pod := `{"kind":"Pod","metadata":{"name":"p","namespace":"ns","ownerReferences":[{"kind":"ReplicaSet","name":"rs","controller":true}]},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"nginx@sha256:abc","securityContext":{"privileged":true}}]}}`
+	for _, tt := range []struct {
+		verb    string
+		decoded bool
+	}{{"create", true}, {"get", false}} {
+		// In the API server's order: verb and objectRef before the objects.
+		data := []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a","stage":"ResponseComplete",` +
+			`"requestURI":"/api/v1/namespaces/ns/pods","verb":"` + tt.verb + `","user":{"username":"alice"},` +
+			`"objectRef":{"resource":"pods","namespace":"ns","apiVersion":"v1"},"responseStatus":{"code":201},` +
+			`"requestObject":` + pod + `,"responseObject":` + pod + `,"stageTimestamp":"2025-03-01T10:00:00Z"}`)
+		var f fastEvent
+		var e event
+		if !f.decode(data, &e, new(source.StringArena)) {
+			t.Fatalf("%s: fast path gave up", tt.verb)
+		}
+		if got := f.reqO != nil && f.respO != nil; got != tt.decoded {
+			t.Errorf("%s: objects decoded on the way %v, want %v", tt.verb, got, tt.decoded)
+		}
+		if tt.decoded && (!f.reqO.psDone || f.reqO.ps == nil || f.reqO.ps.NodeName != "n1") {
+			t.Errorf("%s: pod spec not decoded with the object: %+v", tt.verb, f.reqO)
+		}
+		sameAsSlow(t, data)
+	}
+}

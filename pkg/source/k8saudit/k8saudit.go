@@ -155,7 +155,8 @@ type status struct {
 func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	p.e = event{}
 	e := &p.e
-	if p.slow || !p.f.decode(rec.Data, e, &p.arena) {
+	fast := !p.slow && p.f.decode(rec.Data, e, &p.arena)
+	if !fast {
 		// Anything the fast path does not reproduce exactly (bad JSON, a
 		// type mismatch, a duplicate or case-folded field name) is
 		// encoding/json's to decode and to explain.
@@ -193,6 +194,10 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 		if _, ok := workloadKinds[r.Resource]; ok || r.Resource == "pods" {
 			objs.resource = r.Resource
 		}
+	}
+	if fast { // objects the fast path decoded on the way
+		objs.reqObj, objs.reqDone = p.f.reqO, p.f.reqO != nil
+		objs.respObj, objs.respDone = p.f.respO, p.f.respO != nil
 	}
 	// Room for the attributes an event usually has (at most 13 from
 	// setAttrs, and images, command or risks), so that the map does not
