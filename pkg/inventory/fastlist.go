@@ -15,13 +15,13 @@ import (
 // (pkg/kube) validates the whole document, decodes it into raw items,
 // decodes each item's header and then the item again; here the List is
 // walked once, in place: each item's kind is read from its first keys, a
-// pod is read by decodePod (pod.go: the fields the inventory's readers use,
-// the rest skipped), and any other item is decoded once into its typed
-// object by json-iterator (the decoder apimachinery itself used for years;
-// about twice as fast as encoding/json on Kubernetes types). Anything
-// unusual (YAML, a document that is not one List, an item without a kind, a
-// decode error) falls back to the generic path, which names file, line and
-// field in its errors.
+// pod is read by the pod decoder (pod.go: the fields the inventory's
+// readers use, the rest skipped), and any other item is decoded once into
+// its typed object by json-iterator (the decoder apimachinery itself used
+// for years; about twice as fast as encoding/json on Kubernetes types).
+// Anything unusual (YAML, a document that is not one List, an item without
+// a kind, a decode error) falls back to the generic path, which names file,
+// line and field in its errors.
 
 var fastJSON = jsoniter.ConfigCompatibleWithStandardLibrary
 

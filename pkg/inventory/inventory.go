@@ -58,9 +58,9 @@ type Inventory struct {
 	saByKey    map[nsName]*corev1.ServiceAccount
 	ingBySvc   map[nsName][]*networkingv1.Ingress
 	podsByLbl  map[label][]*corev1.Pod
-	// podRaw holds the item bytes of pods read by decodePod (which keeps
-	// only some fields) in Parse, for WriteList; slimPods says that Load
-	// read pods with decodePod and kept nothing else.
+	// podRaw holds the item bytes of the pods that Parse read with the pod
+	// decoder (which keeps only some fields), for WriteList; slimPods says
+	// that Load read pods with it and kept nothing else.
 	podRaw   map[*corev1.Pod][]byte
 	slimPods bool
 }

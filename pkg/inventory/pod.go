@@ -16,8 +16,8 @@ import (
 // Pods are nearly all of a snapshot's bytes (150,000 of them in a large
 // cluster's 362 MB), and most of a pod's bytes are fields that nothing here
 // reads: volumes, env, probes, resources, container states, managed fields.
-// decodePod reads a pod item with a small hand-written decoder that fills
-// the fields below and skips the rest without decoding it.
+// podDecoder.pod reads a pod item with a small hand-written decoder that
+// fills the fields below and skips the rest without decoding it.
 //
 // THE RULE: a pod in an Inventory read from a snapshot holds only these
 // fields (the same as a full decode gives); every other field is zero.
@@ -37,19 +37,21 @@ import (
 //	  containerID, ready, restartCount, started
 //
 // Code that starts reading another field of an inventory pod must add it
-// here (decoder, this list and keptPod in pod_test.go). TestPodFieldsRead
-// fails when code that uses the inventory names a field of the skipped
-// list, and TestSlimPodAgrees compares this decoder with a full decode of
-// realistic pods field by field.
+// here: the decoder, this list, keptPod in pod_test.go and keptFields in
+// podfields_test.go. TestPodFieldsRead type-checks every package that
+// imports this one and fails when it reads a field that is skipped;
+// TestSlimPodAgrees and FuzzDecodePod compare the decoder with a full decode
+// field by field.
 //
 // Parse keeps a copy of each pod's item bytes (podRaw), and WriteList
 // decodes them in full to write the pod whole. Load, the gate's path, keeps
 // nothing else (a third less heap); WriteList refuses such an inventory.
 //
-// The decoder accepts exactly the documents that a full decode gives the
-// same kept fields for; anything else (a key spelled in another case, a
-// repeated key, a wrong type, an escaped key) makes the whole List fall back
-// to the generic path, which reports errors with file, line and field.
+// Skipped values are checked for JSON syntax only (a volume of the wrong
+// type loads; the generic path would refuse it). In kept fields, anything
+// unusual (a key spelled in another case, a repeated key, a wrong type, an
+// escaped key) makes the whole List fall back to the generic path, which
+// reports errors with file, line and field.
 
 // maxDepth bounds the nesting of skipped values (encoding/json's limit).
 const maxDepth = 10000

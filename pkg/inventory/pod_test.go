@@ -14,7 +14,7 @@ import (
 )
 
 // keptPod is THE RULE of pod.go in code: full with every field that
-// decodePod skips left zero.
+// the pod decoder skips left zero.
 func keptPod(full *corev1.Pod) *corev1.Pod {
 	p := &corev1.Pod{TypeMeta: full.TypeMeta}
 	m, fm := &p.ObjectMeta, &full.ObjectMeta
@@ -110,7 +110,7 @@ func checkSlim(t *testing.T, b []byte, name string) int {
 }
 
 // TestSlimPodAgrees: for realistic pods (kubectl's shape with managed
-// fields, volumes, env, probes, states; the demo's; WriteList's), decodePod
+// fields, volumes, env, probes, states; the demo's; WriteList's), the pod decoder
 // gives exactly the kept fields of a full decode.
 func TestSlimPodAgrees(t *testing.T) {
 	b, err := os.ReadFile("testdata/pods.json")
@@ -161,7 +161,7 @@ func TestSlimPodAgrees(t *testing.T) {
 	checkSlim(t, written(t, slow), "demo written")
 }
 
-// A pod read by decodePod is written whole: WriteList gives the same bytes
+// A pod read by the pod decoder is written whole: WriteList gives the same bytes
 // as for the fully decoded inventory.
 func TestSlimPodWritesWhole(t *testing.T) {
 	b, err := os.ReadFile("testdata/pods.json")

@@ -19,7 +19,7 @@ import (
 )
 
 // keptFields is THE RULE of pod.go by Go field name, for the structs of a
-// pod that decodePod takes apart (the structs below them, such as
+// pod that the pod decoder takes apart (the structs below them, such as
 // Toleration, ContainerPort, OwnerReference and Affinity, are kept whole).
 var keptFields = map[string][]string{
 	"ObjectMeta":      {"Name", "GenerateName", "Namespace", "UID", "ResourceVersion", "Generation", "CreationTimestamp", "DeletionTimestamp", "Labels", "Annotations", "OwnerReferences"},
@@ -37,7 +37,7 @@ var keptFields = map[string][]string{
 var notInventoryPods = map[string]string{}
 
 // TestPodFieldsRead type-checks every package that imports this one and
-// fails when it reads a field of a pod's structs that decodePod skips:
+// fails when it reads a field of a pod's structs that the pod decoder skips:
 // such a read of an inventory pod would see a zero value. Decode the field
 // (pod.go, keptPod, keptFields) or, if the value is not an inventory pod
 // (a release's template, an object from the API server), list it in
@@ -129,11 +129,11 @@ func TestPodFieldsRead(t *testing.T) {
 	}
 	sort.Strings(bad)
 	for _, b := range bad {
-		t.Errorf("%s: decodePod skips this field (see THE RULE in pod.go)", b)
+		t.Errorf("%s: the pod decoder skips this field (see THE RULE in pod.go)", b)
 	}
 }
 
-// skippedFields maps each field that decodePod skips to "Type.Field".
+// skippedFields maps each field that the pod decoder skips to "Type.Field".
 func skippedFields(t *testing.T, imp types.Importer) map[*types.Var]string {
 	t.Helper()
 	out := map[*types.Var]string{}

@@ -60,7 +60,7 @@ func (inv *Inventory) WriteList(w io.Writer) error {
 		for _, o := range objs {
 			buf.Reset()
 			if o.raw != nil {
-				// A pod read by decodePod: write it whole, from its item.
+				// A pod read by the pod decoder: write it whole, from its item.
 				full := new(corev1.Pod)
 				if err := fastJSON.Unmarshal(o.raw, full); err != nil {
 					return fmt.Errorf("write inventory: %s %s: %w", k.Kind, o.key, err)
