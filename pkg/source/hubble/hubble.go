@@ -59,6 +59,27 @@ type Parser struct {
 	text  source.StringArena
 	sigs  source.SignalBlocks
 	nums  numCache
+	names nameCache
+}
+
+// nameCache remembers recent endpoint names ("namespace/pod" repeats from
+// flow to flow): direct-mapped by a hash of the pod, 64 entries.
+type nameCache [64]struct{ ns, pod, name string }
+
+// name is e.name(), from the cache when it can.
+func (c *nameCache) name(e *endpoint) string {
+	if e == nil || e.PodName == "" {
+		return e.name()
+	}
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(e.PodName); i++ {
+		h = (h ^ uint32(e.PodName[i])) * 16777619
+	}
+	c0 := &c[h%uint32(len(c))]
+	if c0.name == "" || c0.pod != e.PodName || c0.ns != e.Namespace {
+		c0.ns, c0.pod, c0.name = e.Namespace, e.PodName, e.name()
+	}
+	return c0.name
 }
 
 // numCache remembers the decimal text of recent numbers (ports and
@@ -201,26 +222,37 @@ func (e *endpoint) world() bool {
 }
 
 // label returns the rest of the first label that starts with prefix, from
-// the raw JSON array; "" when there is none or it holds escapes.
-func (e *endpoint) label(prefix string) string {
+// the raw JSON array; "" when there is none or it holds escapes. quoted is
+// prefix with the opening quote: `"` + prefix.
+func (e *endpoint) label(quoted string) string {
+	l := e.fullLabel(quoted)
+	if l == "" {
+		return ""
+	}
+	return l[len(quoted)-1:]
+}
+
+// fullLabel is label with the prefix: the whole label, cut from the raw
+// array.
+func (e *endpoint) fullLabel(quoted string) string {
 	l := string(e.Labels)
-	i := strings.Index(l, `"`+prefix)
+	i := strings.Index(l, quoted)
 	if i < 0 {
 		return ""
 	}
-	rest := l[i+1+len(prefix):]
+	rest := l[i+len(quoted):]
 	j := strings.IndexByte(rest, '"')
-	if j < 0 || strings.IndexByte(rest[:j], '\\') >= 0 {
+	if j <= 0 || strings.IndexByte(rest[:j], '\\') >= 0 {
 		return ""
 	}
-	return rest[:j]
+	return l[i+1 : i+len(quoted)+j]
 }
 
 func (e *endpoint) cluster() string {
 	if e.ClusterName != "" {
 		return e.ClusterName
 	}
-	return e.label("k8s:io.cilium.k8s.policy.cluster=")
+	return e.label(`"k8s:io.cilium.k8s.policy.cluster=`)
 }
 
 // name is "namespace/pod", a reserved label, or "".
@@ -231,10 +263,7 @@ func (e *endpoint) name() string {
 	if e.PodName != "" {
 		return e.Namespace + "/" + e.PodName
 	}
-	if l := e.label("reserved:"); l != "" {
-		return "reserved:" + l
-	}
-	return ""
+	return e.fullLabel(`"reserved:`) // "reserved:host", without a copy
 }
 
 // Parse implements source.Parser.
@@ -737,7 +766,7 @@ func (p *Parser) normalize(rec source.Record, r *record, s *signal.Signal) error
 			s.Attrs["dst_port"] = p.nums.itoa(int64(dport))
 		}
 	}
-	srcName, dstName := src.name(), dst.name()
+	srcName, dstName := p.names.name(src), p.names.name(dst)
 	s.SetAttr("src", srcName)
 	s.SetAttr("dst", dstName)
 	if peer != nil {
