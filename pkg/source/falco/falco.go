@@ -52,6 +52,28 @@ type Parser struct {
 	text   source.StringArena
 	sigs   source.SignalBlocks
 	joined map[string]string // see joinTags
+	cat    catCache
+}
+
+// catCache remembers recent concatenations (images as repository:tag,
+// resource/name, ip:port repeat from alert to alert): direct-mapped by a
+// hash of the parts, 64 entries.
+type catCache [64]struct{ a, sep, b, ab string }
+
+// join is a + sep + b, from the cache when it can.
+func (c *catCache) join(a, sep, b string) string {
+	h := uint32(2166136261) // FNV-1a over both parts
+	for i := 0; i < len(a); i++ {
+		h = (h ^ uint32(a[i])) * 16777619
+	}
+	for i := 0; i < len(b); i++ {
+		h = (h ^ uint32(b[i])) * 16777619
+	}
+	e := &c[h%uint32(len(c))]
+	if e.ab == "" || e.a != a || e.b != b || e.sep != sep {
+		e.a, e.sep, e.b, e.ab = a, sep, b, a+sep+b
+	}
+	return e.ab
 }
 
 // alert is a decoded record. Its strings may be substrings of the record's
@@ -313,7 +335,7 @@ func (p *Parser) normalize(rec source.Record, a *alert, s *signal.Signal) error 
 		// hostname is where Falco runs, not what the event is about.
 		s.Asset.Namespace = f.str(fKaTargetNamespace)
 		if r, n := f.str(fKaTargetResource), f.str(fKaTargetName); r != "" {
-			s.Asset.Resource = r + "/" + n
+			s.Asset.Resource = p.cat.join(r, "/", n)
 			if r == "pods" {
 				s.Asset.Pod, s.Asset.Resource = n, ""
 			}
@@ -332,7 +354,7 @@ func (p *Parser) normalize(rec source.Record, a *alert, s *signal.Signal) error 
 		if repo := f.str(fContainerImageRepository); repo != "" {
 			s.Asset.Image = repo
 			if tag := f.str(fContainerImageTag); tag != "" {
-				s.Asset.Image += ":" + tag
+				s.Asset.Image = p.cat.join(repo, ":", tag)
 			}
 		}
 		s.Asset.ImageDigest = f.str(fContainerImageDigest)
@@ -342,7 +364,7 @@ func (p *Parser) normalize(rec source.Record, a *alert, s *signal.Signal) error 
 		s.SetAttr("user", f.str(fUserName))
 		s.SetAttr("file", f.str(fFdName))
 		if rip := f.str(fFdRip); rip != "" {
-			s.SetAttr("remote", rip+":"+f.str(fFdRport))
+			s.SetAttr("remote", p.cat.join(rip, ":", f.str(fFdRport)))
 		}
 	}
 	s.SetAttr("falco.source", a.Source)
