@@ -202,17 +202,22 @@ func (f *fastEvent) object(s *scanner, data []byte, arena *source.StringArena) *
 	return nil
 }
 
-// wants reports whether Parse will decode the objects of the event read
-// so far, and the resource whose pod spec it will ask for.
+// wants reports whether Parse will likely decode the objects of the event
+// read so far, and the resource whose pod spec it will ask for. A verb not
+// read yet (keys in alphabetical order put it last) counts as a write: an
+// object decoded for nothing costs little more than skipping it.
 func (f *fastEvent) wants(data []byte) (resource string, ok bool) {
 	verb, res, sub := f.str[sVerb], f.str[sResource], f.str[sSubresource]
-	if !f.hasRef || verb.esc || res.esc || sub.esc || verb.end == verb.start || !isWrite(string(data[verb.start:verb.end])) {
+	if !f.hasRef || verb.esc || res.esc || sub.esc {
+		return "", false
+	}
+	v := string(data[verb.start:verb.end])
+	if v != "" && !isWrite(v) {
 		return "", false
 	}
 	r := string(data[res.start:res.end])
 	switch r {
 	case "clusterroles", "roles", "clusterrolebindings", "rolebindings":
-		v := string(data[verb.start:verb.end])
 		return "", sub.end == sub.start && v != "delete" && v != "deletecollection"
 	case "pods":
 		if sub.end == sub.start {
