@@ -751,6 +751,9 @@ func (s *scanner) podSpec(ps *podSpec) {
 					}{}
 					s.fields(pathKeys, func(int) { v.HostPath.Path = s.text() })
 				})
+				if ps.Volumes == nil {
+					ps.Volumes = make([]volume, 0, 4)
+				}
 				ps.Volumes = append(ps.Volumes, v)
 			})
 		}
@@ -801,6 +804,9 @@ func (s *scanner) containers() []container {
 				})
 			}
 		})
+		if out == nil {
+			out = make([]container, 0, 2)
+		}
 		out = append(out, c)
 	})
 	return out

@@ -143,12 +143,14 @@ type podSpec struct {
 	Containers          []container `json:"containers"`
 	InitContainers      []container `json:"initContainers"`
 	EphemeralContainers []container `json:"ephemeralContainers"`
-	Volumes             []struct {
-		Name     string `json:"name"`
-		HostPath *struct {
-			Path string `json:"path"`
-		} `json:"hostPath"`
-	} `json:"volumes"`
+	Volumes             []volume    `json:"volumes"`
+}
+
+type volume struct {
+	Name     string `json:"name"`
+	HostPath *struct {
+		Path string `json:"path"`
+	} `json:"hostPath"`
 }
 
 type container struct {

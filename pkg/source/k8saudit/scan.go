@@ -491,7 +491,12 @@ func (s *scanner) word(words []string) string {
 // words reads an array of strings like texts, with word.
 func (s *scanner) words(words []string) []string {
 	var out []string
-	s.array(func() { out = append(out, s.word(words)) })
+	s.array(func() {
+		if out == nil {
+			out = make([]string, 0, 4)
+		}
+		out = append(out, s.word(words))
+	})
 	return out
 }
 
