@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -321,11 +322,13 @@ func (sc *JSONScanner) scanString() (body string, decode bool) {
 	start := i
 	high := false
 	for {
-		// Eight bytes at a time while none of them needs a look.
+		// Eight bytes at a time while none of them needs a look; then
+		// straight to the first that does.
 		for ; i+8 <= len(s); i += 8 {
 			b := s[i : i+8]
-			if special8(uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56) {
+			if m := special8(uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
 				break
 			}
 		}
@@ -373,14 +376,16 @@ func (sc *JSONScanner) scanString() (body string, decode bool) {
 	}
 }
 
-// special8 reports whether any of the 8 bytes of w is '"', '\\', a control
-// character or a byte of a UTF-8 sequence (the word-at-a-time tests of
-// "Bit Twiddling Hacks": some byte less than n, some byte zero).
-func special8(w uint64) bool {
+// special8 flags the bytes of w (little-endian) that are '"', '\\', a
+// control character or a byte of a UTF-8 sequence, with their high bit
+// (the word-at-a-time tests of "Bit Twiddling Hacks": some byte less than
+// n, some byte zero). It is 0 when there is none; its lowest flag is always
+// right (a byte above a special one may be flagged too).
+func special8(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := w ^ ('"' * ones)
 	bs := w ^ ('\\' * ones)
-	return (w|(w-0x20*ones)|(q-ones)&^q|(bs-ones)&^bs)&highs != 0
+	return (w | (w - 0x20*ones) | (q-ones)&^q | (bs-ones)&^bs) & highs
 }
 
 func isHex4(h string) bool {

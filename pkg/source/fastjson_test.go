@@ -2,6 +2,8 @@ package source
 
 import (
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -279,6 +281,32 @@ func TestStringArena(t *testing.T) {
 	}
 }
 
+// The lowest flag of special8 is the first byte that needs a look, in
+// words of mixed bytes too.
+func TestSpecial8First(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	pick := []byte{'a', '"', '\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x21, 0x5c, 0x22, 0x01}
+	for n := 0; n < 200000; n++ {
+		var b [8]byte
+		var w uint64
+		first := -1
+		for i := range b {
+			b[i] = pick[r.IntN(len(pick))]
+			if r.IntN(3) == 0 {
+				b[i] = byte(r.IntN(256))
+			}
+			w |= uint64(b[i]) << (8 * i)
+			if first < 0 && !plain[b[i]] {
+				first = i
+			}
+		}
+		m := special8(w)
+		if (m != 0) != (first >= 0) || m != 0 && bits.TrailingZeros64(m)/8 != first {
+			t.Fatalf("%q: mask %x, first special at %d", b, m, first)
+		}
+	}
+}
+
 func TestSpecial8(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		for pos := 0; pos < 8; pos++ {
@@ -287,8 +315,12 @@ func TestSpecial8(t *testing.T) {
 				b[pos] = byte(c)
 				w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 					uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-				if got, want := special8(w), !plain[c]; got != want {
+				m := special8(w)
+				if got, want := m != 0, !plain[c]; got != want {
 					t.Fatalf("%q: %v, want %v", b, got, want)
+				}
+				if m != 0 && bits.TrailingZeros64(m)/8 != pos {
+					t.Fatalf("%q: first special at %d, want %d", b, bits.TrailingZeros64(m)/8, pos)
 				}
 			}
 		}
