@@ -56,6 +56,7 @@ type fastEvent struct {
 	// reqO and respO are the request and response objects when they were
 	// decoded on the way (see object).
 	reqO, respO *object
+	pool        pool
 	// Storage for the event's pointers: an event lives only during Parse.
 	ref objectRef
 	st  status
@@ -78,6 +79,7 @@ func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) boo
 	f.hasUser, f.hasImpersonated, f.hasRef, f.hasStatus, f.hasIPs, f.hasGroups, f.hasAnnotations = false, false, false, false, false, false, false
 	f.code = 0
 
+	f.pool.n, f.pool.m = 0, 0
 	s := scanner{b: data}
 	s.ws()
 	if s.peek() != '{' || !s.open() {
@@ -192,7 +194,7 @@ func (f *fastEvent) decode(data []byte, e *event, arena *source.StringArena) boo
 func (f *fastEvent) object(s *scanner, data []byte, arena *source.StringArena) *object {
 	if resource, ok := f.wants(data); ok && s.peek() == '{' {
 		sub := *s
-		sub.arena = arena
+		sub.arena, sub.pool = arena, &f.pool
 		if o := sub.object(resource); !sub.err {
 			s.i = sub.i
 			return o
@@ -594,7 +596,8 @@ func decodeObjectFast(raw []byte, arena *source.StringArena, resource string) (*
 
 // object reads the object at s.i as decodeObjectFast does.
 func (s *scanner) object(resource string) *object {
-	o := &object{arena: s.arena}
+	o := s.pool.object()
+	o.arena = s.arena
 	s.fields(objectKeys, func(i int) {
 		switch i {
 		case 0:
@@ -692,7 +695,7 @@ func podSpecFast(spec []byte, resource string, arena *source.StringArena) (*podS
 // podSpecOf reads the pod spec inside the spec at s.i of a resource (see
 // object.podSpec).
 func (s *scanner) podSpecOf(resource string) *podSpec {
-	ps := new(podSpec)
+	ps := s.pool.podSpec()
 	switch resource {
 	case "pods":
 		s.podSpec(ps)
@@ -810,4 +813,33 @@ func (s *scanner) containers() []container {
 		out = append(out, c)
 	})
 	return out
+}
+
+// pool holds the objects and pod specs decoded for one record: they live
+// only while Parse runs, so that the next record reuses their memory. A
+// nil pool allocates.
+type pool struct {
+	objects [2]object
+	specs   [2]podSpec
+	n, m    int // used
+}
+
+func (p *pool) object() *object {
+	if p == nil || p.n == len(p.objects) {
+		return new(object)
+	}
+	o := &p.objects[p.n]
+	p.n++
+	*o = object{}
+	return o
+}
+
+func (p *pool) podSpec() *podSpec {
+	if p == nil || p.m == len(p.specs) {
+		return new(podSpec)
+	}
+	ps := &p.specs[p.m]
+	p.m++
+	*ps = podSpec{}
+	return ps
 }

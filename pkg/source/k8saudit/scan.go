@@ -26,6 +26,8 @@ type scanner struct {
 	keyEsc bool
 	// arena, when set, holds the strings text returns.
 	arena *source.StringArena
+	// pool, when set, holds the objects and pod specs it decodes.
+	pool *pool
 	// valid says that b is known to be valid JSON (a part of a record
 	// that was checked whole), so that skip need not check it again.
 	valid bool
