@@ -33,6 +33,10 @@ const (
 // kept smaller.
 const DefaultPageSize = 100
 
+// MaxPages bounds the pages of one List, against a server that never ends
+// one.
+const MaxPages = 10000
+
 // RBACFile is the shipped ClusterRole that grants what the pull needs.
 const RBACFile = "catalog/rbac/trivy-reports-reader.yaml"
 
@@ -53,10 +57,11 @@ type KubeOptions struct {
 // client it is given is not used (the rest.Config carries the kubeconfig's
 // credentials and TLS). It is safe for concurrent use.
 type KubePuller struct {
-	rc    rest.Interface
-	host  string
-	opt   KubeOptions
-	limit int64
+	rc       rest.Interface
+	host     string
+	opt      KubeOptions
+	limit    int64
+	maxPages int
 }
 
 // NewKubePuller returns a KubePuller that reaches the API server with cfg.
@@ -79,7 +84,7 @@ func NewKubePuller(cfg *rest.Config, opt KubeOptions) (*KubePuller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return &KubePuller{rc: rc, host: cfg.Host, opt: opt, limit: int64(cmp.Or(opt.PageSize, DefaultPageSize))}, nil
+	return &KubePuller{rc: rc, host: cfg.Host, opt: opt, limit: int64(cmp.Or(opt.PageSize, DefaultPageSize)), maxPages: MaxPages}, nil
 }
 
 // pullKubernetes is Spec.PullKubernetes: it loads the kubeconfig now, so
@@ -116,7 +121,7 @@ func (k *KubePuller) Pull(ctx context.Context, _ *httpclient.Client) (*source.Ba
 	}
 	if len(k.opt.Namespaces) == 0 {
 		err := k.list(ctx, b, p, ClusterResource, "")
-		// Trivy Operator before 0.17 has no ClusterVulnerabilityReports.
+		// Older trivy-operator releases have no ClusterVulnerabilityReports.
 		if err != nil && !errors.Is(err, errNoResource) {
 			return nil, err
 		}
@@ -159,6 +164,9 @@ func (k *KubePuller) list(ctx context.Context, b *source.Batch, p *Parser, resou
 		}
 		if next == cont {
 			return fmt.Errorf("%s (page %d): the server returned the same continue token twice", file, page)
+		}
+		if page >= k.maxPages {
+			return fmt.Errorf("%s: more than %d pages of %d: raise page_size or list fewer namespaces", file, k.maxPages, k.limit)
 		}
 		cont = next
 	}

@@ -34,6 +34,7 @@ func TestKubePullerAnswers(t *testing.T) {
 		{"continue token expired", []string{`{"metadata":{"continue":"a"},"items":[]}`, "410 " + status(410, "Expired")},
 			"list vulnerabilityreports.aquasecurity.github.io in every namespace: the list changed too much while paging (continue token expired): poll again"},
 		{"unauthorized", []string{"401 " + status(401, "Unauthorized")}, "unauthorized: the kubeconfig's credentials were refused"},
+		{"pages without end", nil, "more than 5 pages of 100"},
 		{"not found", []string{"404 " + status(404, "NotFound")}, "the cluster has no vulnerabilityreports.aquasecurity.github.io: is trivy-operator installed?"},
 		{"forbidden", []string{"403 " + status(403, "Forbidden")}, "forbidden: grant get and list on vulnerabilityreports.aquasecurity.github.io (catalog/rbac/trivy-reports-reader.yaml)"},
 	}
@@ -43,6 +44,11 @@ func TestKubePullerAnswers(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Query().Get("limit") != "100" {
 					t.Errorf("limit %q", r.URL.Query().Get("limit"))
+				}
+				if tt.pages == nil { // a new continue token every time
+					i++
+					fmt.Fprintf(w, `{"metadata":{"continue":"c%d"},"items":[]}`, i)
+					return
 				}
 				if i >= len(tt.pages) {
 					t.Errorf("request %d: %s", i+1, r.URL)
@@ -64,6 +70,7 @@ func TestKubePullerAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			k.maxPages = 5
 			_, err = k.Pull(t.Context(), nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %q", err, tt.want)
