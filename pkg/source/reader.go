@@ -251,18 +251,21 @@ func emitDocument(doc []byte, file string, line int, unwrap UnwrapFunc, fn func(
 
 // itemLines returns the line where each item starts, given that doc starts
 // at line. Items are found in order as verbatim copies of doc's bytes (what
-// decoding into json.RawMessage makes); an item that is not found keeps
-// the line where the last item found ends, and the search goes on after it.
+// decoding into json.RawMessage makes); from an item that is not found on
+// (an envelope that re-encodes its items), the rest keep the line where the
+// last item found ends: searching on could take time quadratic in the size.
 func itemLines(doc []byte, line int, items []json.RawMessage) []int {
 	out := make([]int, len(items))
 	pos, l := 0, line // l is the line at doc[pos]
+	lost := false
 	for i, it := range items {
 		out[i] = l
-		if len(it) == 0 {
+		if len(it) == 0 || lost {
 			continue
 		}
 		k := bytes.Index(doc[pos:], it)
 		if k < 0 {
+			lost = true
 			continue
 		}
 		l += bytes.Count(doc[pos:pos+k], []byte{'\n'})

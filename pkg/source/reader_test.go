@@ -408,3 +408,27 @@ func BenchmarkReadPrettyArray(b *testing.B) {
 		}
 	}
 }
+
+// An envelope whose items are not verbatim copies of the input (re-encoded)
+// leaves them the line where the last item found ends (here the
+// document's), in order.
+func TestReadItemLinesReencoded(t *testing.T) {
+	reencode := func(doc []byte) ([]json.RawMessage, bool) {
+		var env struct {
+			Value []any `json:"value"`
+		}
+		if json.Unmarshal(doc, &env) != nil || env.Value == nil {
+			return nil, false
+		}
+		var out []json.RawMessage
+		for _, v := range env.Value {
+			b, _ := json.Marshal(v)
+			out = append(out, b)
+		}
+		return out, true
+	}
+	recs, _ := read(t, "\n{\n  \"value\": [\n    { \"id\": \"a\" },\n    { \"id\": \"b\" }\n  ]\n}\n", reencode)
+	if got := lines(recs); fmt.Sprint(got) != "[2 2]" {
+		t.Errorf("lines %v, want [2 2]", got)
+	}
+}
