@@ -71,14 +71,14 @@ func (s *scanner) fail() bool {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	if i >= len(b) || b[i] > ' ' { // compact JSON: no white space
+		return
 	}
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	s.i = i
 }
 
 // peek returns the byte at s.i, or 0 at the end.
