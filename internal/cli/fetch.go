@@ -89,7 +89,7 @@ output cannot be written.`,
 			if w == io.Discard {
 				sink = nil
 			}
-			res, err := fetch.Run(cmd.Context(), fetch.Params{Telemetry: cfg.Telemetry, Only: only, TTL: ttl}, fetch.Env{
+			res, err := fetch.Run(cmd.Context(), fetch.Params{Telemetry: cfg.Telemetry, Only: only, TTL: ttl, Cluster: cfg.Cluster}, fetch.Env{
 				Sources: builtin.Registry(),
 				Store:   st,
 				Out:     sink,

@@ -8,6 +8,7 @@
 package fetch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,9 @@ type Params struct {
 	Telemetry []config.Telemetry
 	// Only names the sources to poll; empty polls every pull source.
 	Only []string
+	// Cluster is the cluster of sources that name none of their own (the
+	// configuration file's top-level cluster), as the gate does.
+	Cluster string
 	// Now is the poll time for lookbacks; zero is time.Now().
 	Now time.Time
 	// TTL, with a store, expires Signals older than Now minus TTL after
@@ -111,6 +115,14 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 	now := p.Now
 	if now.IsZero() {
 		now = time.Now()
+	}
+	if p.Cluster != "" {
+		ts := make([]config.Telemetry, len(p.Telemetry))
+		for i, t := range p.Telemetry {
+			t.Cluster = cmp.Or(t.Cluster, p.Cluster)
+			ts[i] = t
+		}
+		p.Telemetry = ts
 	}
 	only := map[string]bool{}
 	for _, n := range p.Only {

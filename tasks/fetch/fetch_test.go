@@ -121,11 +121,18 @@ telemetry:
 		t.Error("the token appears in the output")
 	}
 
-	// --source picks one.
+	// --source picks one; the top-level cluster fills a source without one.
 	out.Reset()
-	res, err = Run(context.Background(), Params{Telemetry: cfg.Telemetry, Only: []string{"am"}}, Env{Sources: builtin.Registry(), Out: &out})
+	res, err = Run(context.Background(), Params{Telemetry: cfg.Telemetry, Only: []string{"am"}, Cluster: "prod-us-2"}, Env{Sources: builtin.Registry(), Out: &out})
 	if err != nil || len(res.Sources) != 1 || res.Failed() {
 		t.Fatalf("--source am: %+v, %v", res, err)
+	}
+	var am signal.Signal
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &am); err != nil || am.Asset.Cluster != "prod-us-2" {
+		t.Errorf("--source am with a top-level cluster: %s (%v)", out.String(), err)
+	}
+	if cfg.Telemetry[1].Cluster != "" {
+		t.Error("Run changed the caller's configuration")
 	}
 }
 
