@@ -532,7 +532,8 @@ type labelPair struct{ key, value string }
 // selector is a Service's selector as pairs sorted by key.
 type selector []labelPair
 
-// matches reports whether every label of s is in l with the same value.
+// matches reports whether every label of s is in l with the same value:
+// what a Service's equality-based selector means.
 func (s selector) matches(l map[string]string) bool {
 	for _, p := range s {
 		if v, ok := l[p.key]; !ok || v != p.value {
@@ -571,32 +572,9 @@ func (b *builder) selectors(ns string) []svcSelector {
 	return out
 }
 
-// subset reports whether every label of sel is in l with the same value:
-// what a Service's equality-based selector means.
-func subset(sel, l map[string]string) bool {
-	for k, v := range sel {
-		if lv, ok := l[k]; !ok || lv != v {
-			return false
-		}
-	}
-	return true
-}
-
-// podsWithLabels returns the pods of ns that carry the rarest of sel's
-// labels: a superset of the pods sel selects.
-func (b *builder) podsWithLabels(ns string, sel map[string]string) []*corev1.Pod {
-	var best []*corev1.Pod
-	first := true
-	for k, v := range sel {
-		if c := b.inv.PodsWithLabel(ns, k, v); first || len(c) < len(best) {
-			best, first = c, false
-		}
-	}
-	return best
-}
-
-// podsWithSelector is podsWithLabels for a selector: of labels equally
-// rare, the first by key.
+// podsWithSelector returns the pods of ns that carry the rarest of sel's
+// labels (of labels equally rare, the first by key): a superset of the pods
+// sel selects.
 func (b *builder) podsWithSelector(ns string, sel selector) []*corev1.Pod {
 	var best []*corev1.Pod
 	for i, p := range sel {
