@@ -169,13 +169,15 @@ func ReadFile(path string, spec Spec, ref signal.SourceRef, onReject func(Reject
 // presize returns sigs with room for the whole input, estimated from the
 // signals per byte of the seen bytes out of size (plus a tenth), or sigs
 // itself when the estimate is not larger. It never reserves more than one
-// Signal per 32 bytes of input: a record is longer than that.
+// Signal per 256 bytes of input (a Signal is about 450 bytes: at most
+// about twice the input), whatever the first records were like; inputs of
+// smaller records grow the slice as before.
 func presize(sigs []signal.Signal, size, seen int64) []signal.Signal {
 	if seen <= 0 || seen >= size {
 		return sigs
 	}
 	want := float64(len(sigs)) * float64(size) / float64(seen) * 1.1
-	if lim := float64(size / 32); want > lim {
+	if lim := float64(size / 256); want > lim {
 		want = lim
 	}
 	if int(want) <= cap(sigs) {

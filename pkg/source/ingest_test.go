@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -137,30 +138,47 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-// onlyReader hides bytes.Reader's Len: Read cannot know the input's size.
+// onlyReader hides strings.Reader's Len: Read cannot know the input's size.
 type onlyReader struct{ r *strings.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
+// oneSpec makes one Signal of every record that starts with '{'.
+var oneSpec = source.Spec{
+	Type: "one", Product: "One", Summary: "one signal a record",
+	New: func() source.Parser {
+		return source.ParserFunc(func(rec source.Record) ([]signal.Signal, error) {
+			if rec.Data[0] != '{' {
+				return nil, errors.New("not a record")
+			}
+			return []signal.Signal{{ID: "x", Time: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}}, nil
+		})
+	},
+}
+
 // Read sizes the batch from the input's size when it knows it (a reader
 // with Len, a file); the batch is the same either way.
 func TestReadPresized(t *testing.T) {
+	line := `{"pad":"` + strings.Repeat("x", 300) + `"}` + "\n"
+	read := func(in string, sized bool) *source.Batch {
+		var r io.Reader = onlyReader{strings.NewReader(in)}
+		if sized {
+			r = strings.NewReader(in)
+		}
+		b, err := source.Read(r, "f", oneSpec, signal.SourceRef{Name: "t", Type: "one"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	var in strings.Builder
 	for i := 0; i < 1000; i++ {
-		in.WriteString(`{"t":"2025-03-01T10:00:00Z","n":1}` + "\n")
+		in.WriteString(line)
 		if i%10 == 0 {
 			in.WriteString("junk\n")
 		}
 	}
-	ref := signal.SourceRef{Name: "t", Type: "test"}
-	sized, err := source.Read(strings.NewReader(in.String()), "f", testSpec, ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := source.Read(onlyReader{strings.NewReader(in.String())}, "f", testSpec, ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sized, plain := read(in.String(), true), read(in.String(), false)
 	if len(sized.Signals) != 1000 || sized.Records != plain.Records || sized.Rejected != plain.Rejected || len(plain.Signals) != 1000 {
 		t.Fatalf("sized: %d signals, %d records, %d rejected; plain: %d, %d, %d", len(sized.Signals), sized.Records,
 			sized.Rejected, len(plain.Signals), plain.Records, plain.Rejected)
@@ -174,6 +192,13 @@ func TestReadPresized(t *testing.T) {
 	// a doubling slice.
 	if c := cap(sized.Signals); c < 1000 || c > 1200 {
 		t.Errorf("capacity %d, want 1000..1200", c)
+	}
+	// Small first records never reserve more than one Signal per 256 bytes
+	// of input (here the rest are long rejected lines).
+	small := strings.Repeat("{}\n", 70) + strings.Repeat("j"+line, 200)
+	b := read(small, true)
+	if c, lim := cap(b.Signals), len(small)/256; len(b.Signals) != 70 || c > lim*9/8 { // slices.Grow rounds up to a size class
+		t.Errorf("%d signals, capacity %d for %d bytes, want at most about %d", len(b.Signals), c, len(small), lim)
 	}
 }
 
