@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -50,8 +51,10 @@ func firstContent(data []byte) byte {
 // SplitYAML reads JSON as ReadRecords does, and anything else as YAML
 // documents separated by "---" lines (what `kubectl get -o yaml` writes).
 // Each YAML document is converted to JSON with sigs.k8s.io/yaml and then
-// split like a JSON document (a Kubernetes List into its items); its
-// records carry the document's first line. A document that is not valid
+// split like a JSON document (a Kubernetes List into its items); a
+// document's records carry the line where each item starts when the
+// document holds one list of them (a List's items, a findings list),
+// else the document's first line. A document that is not valid
 // YAML is rejected with the line the YAML parser names, and the documents
 // after it are still read.
 func SplitYAML(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) error, reject func(Reject)) error {
@@ -78,9 +81,10 @@ func SplitYAML(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) erro
 			continue
 		}
 		line := d.line
+		var recs []Record
 		err = ReadRecords(bytes.NewReader(js), file, unwrap, func(rec Record) error {
-			rec.Line = line
-			return fn(rec)
+			recs = append(recs, rec)
+			return nil
 		}, func(x Reject) {
 			x.Line = line
 			reject(x)
@@ -88,8 +92,60 @@ func SplitYAML(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) erro
 		if err != nil {
 			return err
 		}
+		lines := yamlItemLines(d.body, line, len(recs))
+		for i, rec := range recs {
+			rec.Line = line
+			if lines != nil {
+				rec.Line = lines[i]
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// yamlItemLines returns the file line of each of the n items of a YAML
+// document that starts at line: the entries of the document's sequence
+// (a top-level one, or the one value of a top-level mapping with exactly
+// n entries, "items" first). It returns nil when n < 2 or no sequence
+// fits; the records then keep the document's line.
+func yamlItemLines(body []byte, line, n int) []int {
+	if n < 2 {
+		return nil
+	}
+	var doc yamlv3.Node
+	if yamlv3.Unmarshal(body, &doc) != nil || len(doc.Content) != 1 {
+		return nil
+	}
+	root := doc.Content[0]
+	var seq *yamlv3.Node
+	switch root.Kind {
+	case yamlv3.SequenceNode:
+		seq = root
+	case yamlv3.MappingNode:
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			k, v := root.Content[i], root.Content[i+1]
+			if v.Kind != yamlv3.SequenceNode || len(v.Content) != n {
+				continue
+			}
+			if seq == nil || k.Value == "items" {
+				seq = v
+			}
+		}
+	}
+	if seq == nil || len(seq.Content) != n {
+		return nil
+	}
+	out := make([]int, n)
+	for i, it := range seq.Content {
+		if it.Line < 1 {
+			return nil
+		}
+		out[i] = line + it.Line - 1
+	}
+	return out
 }
 
 type yamlDoc struct {
