@@ -44,6 +44,7 @@ type fixture struct {
 	inv      *inventory.Inventory
 	rel      *release.Release
 	snapshot []byte
+	parsed   *inventory.Inventory // inv as Parse reads it from snapshot
 }
 
 func get(b *testing.B, name string, s Shape) *fixture {
@@ -69,30 +70,40 @@ func (f *fixture) snap() []byte {
 	return f.snapshot
 }
 
+// parsedInv parses f's snapshot once, on first use: the inventory the gate
+// correlates against.
+func (f *fixture) parsedInv(b *testing.B) *inventory.Inventory {
+	snap := f.snap()
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if f.parsed == nil {
+		inv, err := inventory.Parse(snap, "snapshot.json")
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.parsed = inv
+	}
+	return f.parsed
+}
+
 // cpu reports the CPU time per op beside the wall clock: on a shared
 // machine it is the steadier of the two.
 func cpu(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(bench.CPUTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
+// BenchmarkCorrelate correlates against the generator's inventory; with
+// PULSEGATE_BENCH_PARSED set, also against that inventory as Parse reads it
+// from the snapshot (the gate's path; off by default, as writing and
+// parsing the 362 MB snapshot takes a while).
 func BenchmarkCorrelate(b *testing.B) {
 	for _, sh := range shapes {
 		f := get(b, sh.name, sh.s)
-		b.Run(sh.name+"/impl=pulsegate", func(b *testing.B) {
-			b.ReportAllocs()
-			var ls *correlate.LandingSet
-			b.ResetTimer()
-			start := bench.CPUTime()
-			for i := 0; i < b.N; i++ {
-				var err error
-				if ls, err = correlate.Correlate(f.rel, f.inv); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cpu(b, start)
-			b.ReportMetric(float64(len(ls.Targets)), "targets")
-			b.ReportMetric(float64(len(ls.Excluded)), "excluded")
-		})
+		b.Run(sh.name+"/impl=pulsegate", func(b *testing.B) { benchCorrelate(b, f.rel, f.inv) })
+		if os.Getenv("PULSEGATE_BENCH_PARSED") != "" {
+			inv := f.parsedInv(b)
+			b.Run(sh.name+"/impl=pulsegate-parsed", func(b *testing.B) { benchCorrelate(b, f.rel, inv) })
+		}
 		b.Run(sh.name+"/impl=pairwise", func(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -105,6 +116,22 @@ func BenchmarkCorrelate(b *testing.B) {
 			b.ReportMetric(float64(n), "targets")
 		})
 	}
+}
+
+func benchCorrelate(b *testing.B, rel *release.Release, inv *inventory.Inventory) {
+	b.ReportAllocs()
+	var ls *correlate.LandingSet
+	b.ResetTimer()
+	start := bench.CPUTime()
+	for i := 0; i < b.N; i++ {
+		var err error
+		if ls, err = correlate.Correlate(rel, inv); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu(b, start)
+	b.ReportMetric(float64(len(ls.Targets)), "targets")
+	b.ReportMetric(float64(len(ls.Excluded)), "excluded")
 }
 
 func BenchmarkLoadSnapshot(b *testing.B) {
