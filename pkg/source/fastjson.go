@@ -2,6 +2,8 @@ package source
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math/bits"
 	"strings"
@@ -566,6 +568,19 @@ func (a *StringArena) String(b []byte) string {
 	n := a.b.Len()
 	a.b.Write(b)
 	return a.b.String()[n:]
+}
+
+// MakeID is signal.MakeID(sourceType, raw) with the id's text cut from the
+// arena rather than allocated alone.
+func (a *StringArena) MakeID(sourceType string, raw []byte) string {
+	h := sha256.New()
+	h.Write([]byte(sourceType))
+	h.Write([]byte{0})
+	h.Write(raw)
+	var sum [sha256.Size]byte
+	var id [24]byte
+	hex.Encode(id[:], h.Sum(sum[:0])[:12])
+	return a.String(id[:])
 }
 
 // SignalBlocks hands out one-Signal slices cut from blocks of 64: a parser

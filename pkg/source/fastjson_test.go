@@ -397,3 +397,20 @@ func FuzzParseTimeUTC(f *testing.F) {
 	}
 	f.Fuzz(checkParseTimeUTC)
 }
+
+// StringArena.MakeID gives signal.MakeID's ids.
+func TestArenaMakeID(t *testing.T) {
+	var a StringArena
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 3000; n += 1 + r.IntN(7) {
+		raw := make([]byte, n)
+		for i := range raw {
+			raw[i] = byte(r.IntN(256))
+		}
+		for _, typ := range []string{"falco", "hubble", ""} {
+			if got, want := a.MakeID(typ, raw), signal.MakeID(typ, raw); got != want {
+				t.Fatalf("%s, %d bytes: %s, want %s", typ, n, got, want)
+			}
+		}
+	}
+}

@@ -302,7 +302,7 @@ func (p *Parser) normalize(rec source.Record, a *alert, s *signal.Signal) error 
 	if err != nil {
 		return err
 	}
-	s.ID = signal.MakeID("falco", rec.Data)
+	s.ID = p.text.MakeID("falco", rec.Data)
 	s.Time = t
 	s.Product = "Falco"
 	s.Rule = a.Rule

@@ -706,7 +706,7 @@ func (p *Parser) normalize(rec source.Record, r *record, s *signal.Signal) error
 	case (src == nil || src.PodName == "") && dst != nil && dst.PodName != "":
 		local, peer = dst, src
 	}
-	s.ID = signal.MakeID("hubble", rec.Data)
+	s.ID = p.text.MakeID("hubble", rec.Data)
 	s.Time = t
 	s.Product = "Hubble"
 	s.ClassUID = signal.ClassNetworkActivity
