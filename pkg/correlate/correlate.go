@@ -1133,7 +1133,7 @@ func (b *builder) order(nodeTargets []Target) []Target {
 		rank, idx int32
 	}
 	keys := make([]sortKey, all)
-	ends := make([]int32, all)
+	ends := make([]int, all)
 	for i := range all {
 		t := target(i)
 		buf = append(buf, t.Kind...)
@@ -1141,10 +1141,10 @@ func (b *builder) order(nodeTargets []Target) []Target {
 		buf = append(buf, t.Namespace...)
 		buf = append(buf, '/')
 		buf = append(buf, t.Name...)
-		ends[i] = int32(len(buf))
+		ends[i] = len(buf)
 	}
 	ids := string(buf)
-	start := int32(0)
+	start := 0
 	for i := range all {
 		keys[i] = sortKey{id: ids[start:ends[i]], rank: int32(rank(target(i).Relation)), idx: int32(i)}
 		start = ends[i]
