@@ -111,7 +111,7 @@ func strEnd(b []byte, i int) (end int, esc bool) {
 	for {
 		// Eight bytes at a time up to the first that needs attention.
 		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
+			x := binary.LittleEndian.Uint64(b[i : i+8])
 			if m := specials(x); m != 0 {
 				n := bits.TrailingZeros64(m) &^ 7 // bits before that byte
 				high |= x & (1<<n - 1)
@@ -734,7 +734,7 @@ func (s *scanner) skipValid() {
 func stringEnd(b []byte, i int) int {
 	for {
 		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
+			x := binary.LittleEndian.Uint64(b[i : i+8])
 			q := x ^ (lo * '"')
 			bs := x ^ (lo * '\\')
 			if m := ((q-lo)&^q | (bs-lo)&^bs) & hi; m != 0 {
