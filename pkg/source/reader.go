@@ -37,7 +37,21 @@ func ReadRecords(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) er
 	if reject == nil {
 		reject = func(Reject) {}
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
+	// Input already in memory is read where it lies, without the copy
+	// into the reader's buffer, with the same records, lines and rejects.
+	switch m := r.(type) {
+	case *bytes.Buffer:
+		return readRecordsIn(m.Next(m.Len()), file, unwrap, fn, reject)
+	case *bytes.Reader:
+		w := &wholeWriter{want: m.Len(), read: func(all []byte) error {
+			return readRecordsIn(all, file, unwrap, fn, reject)
+		}}
+		_, _ = m.WriteTo(w) // w.err is read's error; a refusal (errNotWhole) leaves m unread
+		if w.done {
+			return w.err
+		}
+	}
+	br := bufio.NewReaderSize(r, readerSize)
 	first, err := peekFirstLine(br)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", file, err)
@@ -45,10 +59,7 @@ func ReadRecords(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) er
 	if first == nil { // empty input
 		return nil
 	}
-	t := bytes.TrimSpace(first)
-	// A first line that fills the whole buffer cannot be checked whole; a
-	// line that starts an object is taken as JSON lines then.
-	if len(t) > 0 && t[0] != '[' && (json.Valid(t) || t[0] == '{' && len(first) >= br.Size()) {
+	if linesFirst(first) {
 		return readLines(br, file, unwrap, fn, reject)
 	}
 	// A document that spans lines, an array, or garbage. Decode values one
@@ -59,6 +70,67 @@ func ReadRecords(r io.Reader, file string, unwrap UnwrapFunc, fn func(Record) er
 		return fmt.Errorf("read %s: %w", file, err)
 	}
 	return readDocuments(all, file, unwrap, fn, reject)
+}
+
+// readerSize is the buffer of ReadRecords' reader: the most of the first
+// line that it looks at, and the longest line it reads without assembling.
+const readerSize = 1 << 20
+
+// linesFirst reports whether an input whose first line (blank lines before
+// it included, at most readerSize bytes) is first should be read as JSON
+// lines. A first line that fills the whole buffer cannot be checked whole;
+// a line that starts an object is taken as JSON lines then.
+func linesFirst(first []byte) bool {
+	t := bytes.TrimSpace(first)
+	return len(t) > 0 && t[0] != '[' && (json.Valid(t) || t[0] == '{' && len(first) >= readerSize)
+}
+
+// wholeWriter hands what a bytes.Reader writes to read, when it comes in one
+// Write of all the reader holds (as bytes.Reader.WriteTo does); otherwise it
+// takes nothing, and the reader is read as any other.
+type wholeWriter struct {
+	want int
+	read func(all []byte) error
+	done bool
+	err  error
+}
+
+var errNotWhole = errors.New("source: input not written whole")
+
+func (w *wholeWriter) Write(p []byte) (int, error) {
+	if w.done || len(p) != w.want {
+		return 0, errNotWhole
+	}
+	w.done = true
+	w.err = w.read(p)
+	return len(p), nil
+}
+
+// readRecordsIn is ReadRecords on input that is all in memory.
+func readRecordsIn(all []byte, file string, unwrap UnwrapFunc, fn func(Record) error, reject func(Reject)) error {
+	first := firstLineIn(all)
+	if first == nil { // empty input
+		return nil
+	}
+	if linesFirst(first) {
+		return readLinesIn(all, file, unwrap, fn, reject)
+	}
+	return readDocuments(all, file, unwrap, fn, reject)
+}
+
+// firstLineIn is what peekFirstLine returns for a reader of all.
+func firstLineIn(all []byte) []byte {
+	w := all
+	if len(w) > readerSize {
+		w = w[:readerSize]
+	}
+	if i := firstNonBlankLineEnd(w); i >= 0 {
+		return w[:i]
+	}
+	if len(all) < readerSize && len(bytes.TrimSpace(all)) == 0 {
+		return nil
+	}
+	return w
 }
 
 func peekFirstLine(br *bufio.Reader) ([]byte, error) {
@@ -140,6 +212,31 @@ func readLines(br *bufio.Reader, file string, unwrap UnwrapFunc, fn func(Record)
 			return fmt.Errorf("read %s: %w", file, err)
 		}
 	}
+}
+
+// readLinesIn is readLines on input that is all in memory: records are
+// slices of all.
+func readLinesIn(all []byte, file string, unwrap UnwrapFunc, fn func(Record) error, reject func(Reject)) error {
+	line := 0
+	for len(all) > 0 {
+		var b []byte
+		if i := bytes.IndexByte(all, '\n'); i >= 0 {
+			b, all = all[:i+1], all[i+1:]
+		} else {
+			b, all = all, nil
+		}
+		line++
+		if len(b) > MaxRecordBytes { // with its newline, as readLines counts
+			reject(Reject{file, line, fmt.Sprintf("record longer than %d bytes", MaxRecordBytes)})
+			continue
+		}
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			if err := emit(t, file, line, unwrap, fn, reject); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func emit(doc []byte, file string, line int, unwrap UnwrapFunc, fn func(Record) error, reject func(Reject)) error {

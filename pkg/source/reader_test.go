@@ -234,8 +234,77 @@ func FuzzReadRecords(f *testing.F) {
 		// Without an envelope type, and with ASFF's (Findings, detail.findings).
 		for _, unwrap := range []source.UnwrapFunc{nil, asff.Unwrap} {
 			fuzzRead(t, in, lines, inLines, unwrap)
+			sameInMemory(t, in, unwrap)
 		}
 	})
+}
+
+// readAll is what ReadRecords gives for r: records, then rejects.
+func readAll(t testing.TB, r io.Reader, unwrap source.UnwrapFunc) string {
+	t.Helper()
+	var out strings.Builder
+	err := source.ReadRecords(r, "in", unwrap, func(r source.Record) error {
+		fmt.Fprintf(&out, "record %d %q\n", r.Line, r.Data)
+		return nil
+	}, func(r source.Reject) { fmt.Fprintf(&out, "reject %s\n", r.Error()) })
+	if err != nil {
+		t.Fatalf("ReadRecords: %v", err)
+	}
+	return out.String()
+}
+
+// sameInMemory checks that input in memory (a bytes.Reader or Buffer, read
+// where it lies) gives the records and rejects that a streamed reader gives.
+func sameInMemory(t testing.TB, in []byte, unwrap source.UnwrapFunc) {
+	t.Helper()
+	want := readAll(t, struct{ io.Reader }{bytes.NewReader(in)}, unwrap)
+	if got := readAll(t, bytes.NewReader(in), unwrap); got != want {
+		t.Errorf("bytes.Reader gives\n%.2000s\nstreamed\n%.2000s", got, want)
+	}
+	if got := readAll(t, bytes.NewBuffer(in), unwrap); got != want {
+		t.Errorf("bytes.Buffer gives\n%.2000s\nstreamed\n%.2000s", got, want)
+	}
+}
+
+// Input in memory is read in place with the same records, lines and
+// rejects as a stream, around the reader's 1 MiB buffer and MaxRecordBytes.
+func TestReadRecordsInMemory(t *testing.T) {
+	long := `{"a":"` + strings.Repeat("x", 3<<20) + `"}`
+	huge := `{"a":"` + strings.Repeat("x", source.MaxRecordBytes) + `"}`
+	atMax := `{"a":"` + strings.Repeat("x", source.MaxRecordBytes-9) + `"}`
+	spaces := strings.Repeat(" ", 1<<20)
+	for name, in := range map[string]string{
+		"empty":             "",
+		"blank":             " \n\t\n",
+		"lines":             "{\"a\":1}\n\n{\"a\":2}\r\nbad\n{\"a\":3}",
+		"array":             "[\n{\"a\":1},\n{\"a\":2}\n]\n",
+		"documents":         "{\n\"a\":1\n}\n{\"b\":2}\n",
+		"list":              `{"kind":"EventList","items":[{"a":1},{"a":2}]}` + "\n{\"a\":3}\n",
+		"long line":         "{\"n\":1}\n" + long + "\n{\"n\":3}\n",
+		"long first line":   long + "\n{\"n\":2}\n",
+		"long first broken": long + "\nbad line\n{\"n\":3}\n",
+		"too long":          "{\"n\":1}\n" + huge + "\n{\"n\":3}\n",
+		"too long last":     "{\"n\":1}\n" + huge,
+		"at the limit":      "{\"n\":1}\n" + atMax + "\n{\"n\":3}\n",
+		"1 MiB of blanks":   spaces + "\n{\"n\":2}\n",
+		"blanks to 1 MiB":   spaces[:1<<20-1],
+		"first line 1 MiB":  `{"a":"` + strings.Repeat("x", 1<<20-8) + `"}` + "\n{}\n",
+		"first line 1 MiB-": `{"a":"` + strings.Repeat("x", 1<<20-9) + `"}` + "\n{}\n",
+		"no newline 1 MiB":  `{"a":"` + strings.Repeat("x", 1<<20-8) + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			sameInMemory(t, []byte(in), nil)
+		})
+	}
+	// A bytes.Reader partly read is read from where it stands.
+	r := bytes.NewReader([]byte("{\"a\":1}\n{\"a\":2}\n"))
+	r.Seek(8, io.SeekStart)
+	if got, want := readAll(t, r, nil), "record 1 \"{\\\"a\\\":2}\"\n"; got != want {
+		t.Errorf("rest of a bytes.Reader: %q, want %q", got, want)
+	}
+	if r.Len() != 0 {
+		t.Errorf("bytes.Reader has %d bytes left", r.Len())
+	}
 }
 
 func fuzzRead(t *testing.T, in []byte, lines int, inLines [][]byte, unwrap source.UnwrapFunc) {
