@@ -692,9 +692,10 @@ func (c *blockCache) slot(mk []byte, seq uint32, i int) ([]byte, error) {
 }
 
 // Each calls fn with every Signal q selects (q.Limit aside), within one
-// read transaction: in time order for the whole store; for an asset or a
-// source minute by minute (within a minute in the order stored), cluster
-// by cluster when q.Asset.Cluster is empty. Find sorts by time. The Signal
+// read transaction: in time order for the whole store (equal times by
+// id); for an asset or a source minute by minute, within a minute cluster
+// by cluster when q.Asset.Cluster is empty, and in the order stored. Find
+// sorts by time. The Signal
 // is fn's to keep. An error from fn stops the walk and is returned.
 func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 	lo, hi := timeKey(q.Since), timeKey(q.Until)
