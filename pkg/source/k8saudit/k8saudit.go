@@ -182,7 +182,7 @@ func (p *Parser) Parse(rec source.Record) ([]signal.Signal, error) {
 	}
 	s := &p.blocks[0]
 	*s = signal.Signal{
-		ID:       signal.MakeID(Type, rec.Data),
+		ID:       p.arena.MakeID(Type, rec.Data),
 		Time:     t,
 		Product:  Spec.Product,
 		ClassUID: signal.ClassAPIActivity,
