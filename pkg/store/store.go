@@ -763,11 +763,9 @@ func (s *Store) Each(q Query, fn func(*signal.Signal) error) error {
 func scanBlocks(bc *blockCache, lo, hi [8]byte, emit func(sl []byte) error) error {
 	first := timeKey(keyTime(lo[:]).Truncate(indexSpan))
 	c := bc.bb.Cursor()
-	type ref struct {
-		tk, id []byte
-		key    []byte
-		blk    int
-		slot   int
+	type ref struct { // no pointers: sorting moves no write barriers
+		tk        uint64
+		blk, slot int32
 	}
 	var blks []block
 	var keys [][]byte
@@ -812,22 +810,32 @@ func scanBlocks(bc *blockCache, lo, hi [8]byte, emit func(sl []byte) error) erro
 				if len(sl) == 0 {
 					continue
 				}
-				tk, id, ok := slotHead(sl)
+				tk, _, ok := slotHead(sl)
 				if !ok {
 					return fmt.Errorf("block %x: %w: slot %d", keys[bi], errBadBlock, i)
 				}
-				refs = append(refs, ref{tk: tk, id: id, blk: bi, slot: i})
+				refs = append(refs, ref{tk: binary.BigEndian.Uint64(tk), blk: int32(bi), slot: int32(i)})
 			}
 		}
-		slices.SortStableFunc(refs, func(a, b ref) int {
-			if c := bytes.Compare(a.tk, b.tk); c != 0 {
+		// (time, id) is unique in a store: a total order. Equal times are
+		// rare; their ids are read again.
+		id := func(r ref) []byte {
+			sl, _ := blks[r.blk].slot(int(r.slot))
+			_, id, _ := slotHead(sl)
+			return id
+		}
+		slices.SortFunc(refs, func(a, b ref) int {
+			if c := cmp.Compare(a.tk, b.tk); c != 0 {
 				return c
 			}
-			return bytes.Compare(a.id, b.id)
+			if c := bytes.Compare(id(a), id(b)); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.blk, b.blk)
 		})
 		for _, r := range refs {
 			bc.key, bc.blk, bc.ok = [12]byte(keys[r.blk]), blks[r.blk], true
-			sl, _ := bc.blk.slot(r.slot)
+			sl, _ := bc.blk.slot(int(r.slot))
 			if err := emit(sl); err != nil {
 				return err
 			}

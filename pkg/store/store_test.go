@@ -1025,3 +1025,31 @@ func TestExpireMidMinute(t *testing.T) {
 		}
 	}
 }
+
+// TestFullScanOrder: Each over the whole store is in time order, equal
+// times by id, across the blocks of a minute written by several batches.
+func TestFullScanOrder(t *testing.T) {
+	s, _ := openTemp(t)
+	mk := func(id string, d time.Duration) signal.Signal {
+		return signal.Signal{ID: id, Time: t0.Add(d), Source: signal.SourceRef{Name: "falco"}}
+	}
+	for _, batch := range [][]signal.Signal{
+		{mk("d", 2), mk("b", 1), mk("z", 5)},
+		{mk("c", 1), mk("a", 1), mk("y", 0)},
+		{mk("e", 2), mk("a", 3)},
+	} {
+		if err := s.Put(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := s.Each(Query{}, func(sg *signal.Signal) error {
+		got = append(got, fmt.Sprint(sg.Time.Sub(t0).Nanoseconds(), sg.ID))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[0y 1a 1b 1c 2d 2e 3a 5z]"; fmt.Sprint(got) != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+}
