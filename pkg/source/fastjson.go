@@ -627,13 +627,30 @@ func (b *SignalBlocks) Take() []signal.Signal {
 
 // mayBeList reports whether doc may decode as a Kubernetes-style List (see
 // splitEnvelope), more cheaply than decoding it: it is false when doc has
-// no `"items"`, or has no escapes and no `List"` (where a kind that ends in
-// "List" would end, written plainly). It is never false for a List.
+// no `"items"`, or has no `\u` escape and no `List"` (where a kind that
+// ends in "List" would end, written plainly: only a \u escape can write a
+// letter otherwise). It is never false for a List.
 func mayBeList(doc []byte) bool {
-	if bytes.IndexByte(doc, '\\') < 0 && !containsListEnd(doc) {
+	if !containsListEnd(doc) && !containsEscapeU(doc) {
 		return false
 	}
 	return containsItemsKey(doc)
+}
+
+// containsEscapeU reports whether doc contains `\u` (a backslash before a
+// 'u', escaped itself or not).
+func containsEscapeU(doc []byte) bool {
+	for i := 0; i+1 < len(doc); i++ {
+		j := bytes.IndexByte(doc[i:len(doc)-1], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if doc[i+1] == 'u' {
+			return true
+		}
+	}
+	return false
 }
 
 // containsListEnd reports whether doc contains `List"`, anchored on the

@@ -235,14 +235,24 @@ func isList(doc []byte) bool {
 		strings.HasSuffix(list.Kind, "List")
 }
 
+func TestContainsEscapeU(t *testing.T) {
+	for _, s := range []string{"", `\`, `u`, `\u`, `x\u0041`, `\\u`, `\"u`, `\\`, `ab\`, `\n\t\"`, `"\"\u"`} {
+		if got, want := containsEscapeU([]byte(s)), strings.Contains(s, `\u`); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}
+
 func TestMayBeList(t *testing.T) {
 	for _, s := range []string{`{"kind":"PodList","items":[]}`, `{"kind":"Pod\u004cist","items":[{}]}`, `{"KIND":"XList","items":[1]}`,
-		`{"kind":"Li\u0073t","items":[]}`, `{"kind":"Pod","items":[]}`, `{"items":[]}`, `{"kind":"List"}`} {
+		`{"kind":"Li\u0073t","items":[]}`, `{"kind":"Pod","items":[]}`, `{"items":[]}`, `{"kind":"List"}`,
+		`{"a":"\"q\"","kind":"Pod\u004Cist","items":[]}`, `{"kind":"\u004C\u0069\u0073\u0074","items":[2]}`} {
 		if isList([]byte(s)) && !mayBeList([]byte(s)) {
 			t.Errorf("%s: a List, mayBeList says no", s)
 		}
 	}
-	if mayBeList([]byte(`{"kind":"Pod","items":[]}`)) || mayBeList([]byte(`{"rule":"x","output":"List"}`)) {
+	if mayBeList([]byte(`{"kind":"Pod","items":[]}`)) || mayBeList([]byte(`{"rule":"x","output":"List"}`)) ||
+		mayBeList([]byte(`{"kind":"Event","a":"\"x\"","items":[]}`)) {
 		t.Error("mayBeList is true for an object that is plainly no List")
 	}
 }
@@ -253,6 +263,9 @@ func FuzzMayBeList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := containsListEnd([]byte(s)), strings.Contains(s, `List"`); got != want {
 			t.Fatalf("%q: containsListEnd %v, want %v", s, got, want)
+		}
+		if got, want := containsEscapeU([]byte(s)), strings.Contains(s, `\u`); got != want {
+			t.Fatalf("%q: containsEscapeU %v, want %v", s, got, want)
 		}
 		if isList([]byte(s)) && !mayBeList([]byte(s)) {
 			t.Fatalf("%q: a List, mayBeList says no", s)
