@@ -349,10 +349,10 @@ func lines(recs []rec) []int {
 	return out
 }
 
-// Known bug in ReadRecords (reported to the lead, reader.go is not ours to
-// edit): when the first line is longer than the 1 MiB peek buffer, the file
-// is read as concatenated documents, and a malformed line later stops
-// reading, so the lines after it are lost.
+// A first line longer than the 1 MiB peek buffer once made ReadRecords read
+// the file as concatenated documents, so that a malformed line later
+// stopped reading and the lines after it were lost. Every line after the
+// bad one must still be read.
 func TestReadRecordsLongFirstLineThenMalformed(t *testing.T) {
 	long := `{"a":"` + strings.Repeat("x", 2<<20) + `"}`
 	recs, rejects := read(t, long+"\nbad line\n{\"n\":3}\n{\"n\":4}\n", nil)
