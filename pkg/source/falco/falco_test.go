@@ -1,7 +1,6 @@
 package falco
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -277,28 +276,7 @@ func TestSameAsReference(t *testing.T) {
 	// One parser for all of them, twice over (its buffers and caches are
 	// reused from record to record), and a record's buffer overwritten
 	// after Parse, as the reader does.
-	var p, ap Parser
-	var ref refParser
-	var appended []signal.Signal
-	for i := 0; i < 2*len(recs); i++ {
-		data := bytes.Clone(recs[i%len(recs)])
-		rec := source.Record{Data: data, File: "f", Line: i + 1}
-		got, err := p.Parse(rec)
-		want, wantErr := ref.Parse(rec)
-		// AppendParse appends what Parse returns, or nothing.
-		n := len(appended)
-		var aerr error
-		appended, aerr = ap.AppendParse(appended, rec)
-		if fmt.Sprint(aerr) != fmt.Sprint(err) || !reflect.DeepEqual(appended[n:], got) && len(got)+len(appended[n:]) > 0 {
-			t.Fatalf("record %d: AppendParse appended %+v %v, Parse gave %+v %v", i, appended[n:], aerr, got, err)
-		}
-		for j := range data {
-			data[j] = 'x'
-		}
-		if fmt.Sprint(err) != strings.ReplaceAll(fmt.Sprint(wantErr), "refFlow.", "flow.") || !reflect.DeepEqual(got, want) {
-			t.Fatalf("record %d, one parser: %s\n got  %+v %v\n want %+v %v", i, recs[i%len(recs)], got, err, want, wantErr)
-		}
-	}
+	sourcetest.SameAsReference(t, func() source.Parser { return new(Parser) }, new(refParser), recs, nil)
 }
 
 func sameAsReference(t *testing.T, data []byte) {

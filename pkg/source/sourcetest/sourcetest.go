@@ -24,6 +24,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -378,5 +379,42 @@ func checkSignal(t testing.TB, where string, s *signal.Signal) {
 	}
 	if back.ID != s.ID || !back.Time.Equal(s.Time) {
 		t.Errorf("%s: JSON round trip changed id or time: %s %v -> %s %v", where, s.ID, s.Time, back.ID, back.Time)
+	}
+}
+
+// SameAsReference checks a parser that is reused from record to record
+// against a reference parser (typically the adapter's previous version,
+// kept in a test file): over recs, twice over, one parser made by newParser
+// must give what ref gives (Signals and error text, the reference's error
+// passed through normErr when it is not nil), with each record's buffer
+// overwritten after parsing as the reader does, and its AppendParse, when
+// it is a source.Appender, must append exactly what Parse returns.
+func SameAsReference(t testing.TB, newParser func() source.Parser, ref source.Parser, recs [][]byte, normErr func(string) string) {
+	t.Helper()
+	if normErr == nil {
+		normErr = func(s string) string { return s }
+	}
+	p, other := newParser(), newParser()
+	ap, _ := other.(source.Appender)
+	var appended []signal.Signal
+	for i := 0; i < 2*len(recs); i++ {
+		data := bytes.Clone(recs[i%len(recs)])
+		rec := source.Record{Data: data, File: "f", Line: i + 1}
+		got, err := p.Parse(rec)
+		want, wantErr := ref.Parse(rec)
+		if ap != nil {
+			n := len(appended)
+			var aerr error
+			appended, aerr = ap.AppendParse(appended, rec)
+			if fmt.Sprint(aerr) != fmt.Sprint(err) || !reflect.DeepEqual(appended[n:], got) && len(got)+len(appended[n:]) > 0 {
+				t.Fatalf("record %d: AppendParse appended %+v %v, Parse gave %+v %v", i, appended[n:], aerr, got, err)
+			}
+		}
+		for j := range data {
+			data[j] = 'x'
+		}
+		if fmt.Sprint(err) != normErr(fmt.Sprint(wantErr)) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("record %d, one parser: %s\n got  %+v %v\n want %+v %v", i, recs[i%len(recs)], got, err, want, wantErr)
+		}
 	}
 }
