@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -175,12 +176,20 @@ func (c *Controller) handle(ctx context.Context, gvr schema.GroupVersionResource
 	if c.Done != nil {
 		c.Done(u, r) // a workflow's steps act before it reports its phase
 	}
-	if err := c.patch(ctx, ri, gvr, u.GetName(), r); err != nil {
-		return
-	}
+	// Listed before the final status is written: whoever sees that status
+	// (the runner's watch) must find the object in Finished. A failed
+	// write takes it out again.
+	name := u.GetKind() + "/" + u.GetName()
 	c.mu.Lock()
-	c.Handled = append(c.Handled, u.GetKind()+"/"+u.GetName())
+	c.Handled = append(c.Handled, name)
 	c.mu.Unlock()
+	if err := c.patch(ctx, ri, gvr, u.GetName(), r); err != nil {
+		c.mu.Lock()
+		if i := slices.Index(c.Handled, name); i >= 0 {
+			c.Handled = slices.Delete(c.Handled, i, i+1)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // Finished returns a copy of Handled.
